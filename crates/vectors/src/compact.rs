@@ -31,14 +31,14 @@ pub(crate) fn run(v: &Vector) -> Outcome {
             }
             compare_encode(v, result)
         }
-        Call::Decode(module, enc) => {
+        Call::Decode(_, enc) => {
             let Some(hex) = v.input.get("hex").and_then(Value::as_str) else {
                 return Outcome::Fail("decode vector without input.hex".into());
             };
             let Some(bytes) = from_hex(hex) else {
                 return Outcome::Fail("input.hex is not hex".into());
             };
-            let result = value::decode(&mut Decoder::new(&bytes), &enc, module);
+            let result = value::decode(&mut Decoder::new(&bytes), &enc);
             compare_decode(v, result)
         }
     }

@@ -18,6 +18,7 @@ mod compact;
 mod hexutil;
 mod model;
 mod report;
+mod udx;
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,7 @@ pub use report::{Counts, Entry, Outcome, Report};
 pub fn run_vector(suite: &str, v: &Vector) -> Outcome {
     match suite {
         "compact-encoding" => compact::run(v),
+        "udx-wire" => udx::run(v),
         _ => Outcome::Unsupported(format!("suite `{suite}` is not implemented yet")),
     }
 }

@@ -187,8 +187,9 @@ fn float_json(x: f64) -> Value {
     }
 }
 
-/// Decodes one value with `enc` and returns it in the JSON form the recorder writes.
-pub(crate) fn decode(d: &mut Decoder<'_>, enc: &Enc, module: Module) -> Result<Value, DecodeError> {
+/// Decodes one value with `enc` and returns it in the JSON form the recorder writes. The
+/// net module decodes exactly like the core one, so the module does not matter here.
+pub(crate) fn decode(d: &mut Decoder<'_>, enc: &Enc) -> Result<Value, DecodeError> {
     Ok(match enc {
         Enc::Uint => json!(d.uint()?),
         Enc::Int => json!(d.int()?),
@@ -206,8 +207,8 @@ pub(crate) fn decode(d: &mut Decoder<'_>, enc: &Enc, module: Module) -> Result<V
         Enc::String => json!(d.string()?),
         Enc::Fixed(n) => json!(to_hex(d.take(*n, "fixed")?)),
         Enc::Raw => json!(to_hex(d.raw())),
-        Enc::Array(inner) => Value::Array(d.array(|d| decode(d, inner, module))?),
-        Enc::Frame(inner) => d.frame(|d| decode(d, inner, module))?,
+        Enc::Array(inner) => Value::Array(d.array(|d| decode(d, inner))?),
+        Enc::Frame(inner) => d.frame(|d| decode(d, inner))?,
         Enc::Ipv4 => json!(d.ipv4()?.to_string()),
         Enc::Ipv4Address => {
             let a = d.ipv4_address()?;
