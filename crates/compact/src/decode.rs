@@ -1,8 +1,9 @@
 //! The decoding cursor.
 //!
 //! Every method reads only inside the input slice and reports a [`DecodeError`] otherwise;
-//! no method panics and no method allocates more than the input it has already seen
-//! (length prefixes are checked against the remaining bytes before anything is reserved).
+//! no method panics, and no length prefix or count makes a method reserve more memory
+//! than the remaining input's size (prefixes are checked against the remaining bytes
+//! before anything is taken or reserved).
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -243,14 +244,16 @@ impl<'a> Decoder<'a> {
         Ok(n as usize)
     }
 
-    /// `array(enc)`: a count then the elements, each read by `element`. Memory reserved up
-    /// front is bounded by the remaining input, not by the claimed count.
+    /// `array(enc)`: a count then the elements, each read by `element`. The memory reserved
+    /// up front is at most the size of the remaining input, whatever count is claimed;
+    /// beyond that the vector grows only as elements are actually decoded.
     pub fn array<T>(
         &mut self,
         mut element: impl FnMut(&mut Self) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
         let n = self.array_len()?;
-        let mut out = Vec::with_capacity(n.min(self.remaining()));
+        let fits = self.remaining() / size_of::<T>().max(1);
+        let mut out = Vec::with_capacity(n.min(fits));
         for _ in 0..n {
             out.push(element(self)?);
         }
