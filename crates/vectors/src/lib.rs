@@ -17,6 +17,7 @@
 mod compact;
 mod hexutil;
 mod model;
+mod noise;
 mod report;
 mod udx;
 
@@ -30,6 +31,7 @@ pub fn run_vector(suite: &str, v: &Vector) -> Outcome {
     match suite {
         "compact-encoding" => compact::run(v),
         "udx-wire" => udx::run(v),
+        "noise" => noise::run(v),
         _ => Outcome::Unsupported(format!("suite `{suite}` is not implemented yet")),
     }
 }

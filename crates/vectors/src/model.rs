@@ -37,6 +37,10 @@ pub struct Vector {
     /// The value returned (`{"value": ..}`) or the error thrown (`{"error": ".."}`).
     #[serde(default)]
     pub output: Option<Value>,
+    /// For protocol exchanges (handshakes): every message in order, with its sender, the
+    /// payload it carried and its bytes.
+    #[serde(default)]
+    pub messages: Vec<Value>,
 }
 
 impl Vector {
