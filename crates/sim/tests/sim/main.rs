@@ -1,0 +1,7 @@
+//! Integration tests of the simulator, all in virtual time.
+
+mod basics;
+mod hosts;
+mod impairments;
+mod nat;
+mod props;
