@@ -260,9 +260,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ops_seeds.entry(data).or_insert(format!("extra-{name}"));
     }
 
+    // UDX datagrams (and the non-UDX ones sharing the socket) from the captures beside the
+    // compact-encoding vectors.
+    let mut udx_seeds = BTreeMap::new();
+    let dir = vectors.parent().unwrap_or(Path::new("."));
+    for file in ["udx-wire.json", "capture-hyperdht-connect.json"] {
+        let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+            continue;
+        };
+        let json: serde_json::Value = serde_json::from_str(&text)?;
+        let captured = json["vectors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|v| v["output"]["datagrams"].as_array().into_iter().flatten())
+            .chain(json["datagrams"].as_array().into_iter().flatten());
+        for (i, d) in captured.enumerate() {
+            let hex = d["hex"].as_str().or_else(|| d["payload"].as_str());
+            if let Some(bytes) = hex.and_then(from_hex) {
+                let stem = file.trim_end_matches(".json");
+                udx_seeds.entry(bytes).or_insert(format!("{stem}-{i}"));
+            }
+        }
+    }
+    // Noise transcripts: selector (bit 7 = XX, low bits = message), operation, data.
+    let mut noise_seeds = BTreeMap::new();
+    for select in [0u8, 1, 0x80, 0x81, 0x82] {
+        for (op, data, label) in [
+            (0u8, &[][..], "intact"),
+            (0, &[1][..], "flip"),
+            (1, &[31][..], "truncate"),
+            (2, &[0][..], "extend"),
+        ] {
+            let seed = [&[select, op][..], data].concat();
+            noise_seeds.insert(seed, format!("{select:02x}-{label}"));
+        }
+    }
+
     for (target, seeds) in [
         ("compact_ops", &ops_seeds),
         ("compact_roundtrip", &roundtrip_seeds),
+        ("udx_packet", &udx_seeds),
+        ("noise_handshake", &noise_seeds),
     ] {
         let dir = corpus.join(target);
         for (data, name) in seeds {

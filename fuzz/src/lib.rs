@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 pub mod compact_ops;
 pub mod compact_roundtrip;
+pub mod noise_handshake;
+pub mod udx_packet;
 
 /// A fuzz target: panics when the input shows a violated property.
 pub type Target = fn(&[u8]);
@@ -19,6 +21,8 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("compact_ops", compact_ops::run),
     ("compact_roundtrip", compact_roundtrip::run),
+    ("udx_packet", udx_packet::run),
+    ("noise_handshake", noise_handshake::run),
 ];
 
 /// The target called `name`.

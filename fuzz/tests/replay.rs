@@ -34,7 +34,12 @@ fn every_target_has_a_replay_test() {
     let names: Vec<&str> = plures_fuzz::TARGETS.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
-        ["compact_ops", "compact_roundtrip"],
+        [
+            "compact_ops",
+            "compact_roundtrip",
+            "udx_packet",
+            "noise_handshake"
+        ],
         "add a test below"
     );
 }
@@ -47,4 +52,14 @@ fn compact_ops_corpus() {
 #[test]
 fn compact_roundtrip_corpus() {
     replay("compact_roundtrip");
+}
+
+#[test]
+fn udx_packet_corpus() {
+    replay("udx_packet");
+}
+
+#[test]
+fn noise_handshake_corpus() {
+    replay("noise_handshake");
 }
