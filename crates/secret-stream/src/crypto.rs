@@ -23,6 +23,12 @@ pub const NS_RESPONDER: [u8; 32] = [
     0xcf, 0x29, 0x54, 0x42, 0xbb, 0xca, 0x18, 0x99, 0x6e, 0x59, 0x70, 0x97, 0x72, 0x3b, 0x10, 0x61,
 ];
 
+/// `NS_SEND` = `namespace("hyperswarm/secret-stream", 2)`.
+pub const NS_SEND: [u8; 32] = [
+    0xaa, 0xb9, 0x7d, 0x09, 0x74, 0x71, 0xf5, 0x66, 0x51, 0xb0, 0x46, 0x0f, 0xfc, 0x8a, 0xaa, 0x7d,
+    0x33, 0x42, 0xf7, 0x37, 0x75, 0x97, 0xd6, 0x0b, 0x92, 0x5a, 0x1d, 0xac, 0x68, 0x9a, 0xdc, 0xbf,
+];
+
 /// BLAKE2b-512 of the concatenation of `parts`.
 pub fn blake2b_512(parts: &[&[u8]]) -> [u8; HASH_LEN] {
     let mut h = Blake2b512::new();
@@ -66,6 +72,21 @@ pub fn stream_id(handshake_hash: &[u8; HASH_LEN], is_initiator: bool) -> [u8; 32
         &NS_RESPONDER
     };
     blake2b_256_keyed(handshake_hash, ns)
+}
+
+/// The key the `is_initiator` side encrypts unordered messages with (and the other side
+/// decrypts them with): keyed BLAKE2b-256 of `NS_INITIATOR ‖ NS_SEND` or
+/// `NS_RESPONDER ‖ NS_SEND` under the handshake hash (spec `secret-stream.md` §6).
+pub fn send_key(handshake_hash: &[u8; HASH_LEN], is_initiator: bool) -> [u8; 32] {
+    let ns = if is_initiator {
+        &NS_INITIATOR
+    } else {
+        &NS_RESPONDER
+    };
+    let mut msg = [0u8; 64];
+    msg[..32].copy_from_slice(ns);
+    msg[32..].copy_from_slice(&NS_SEND);
+    blake2b_256_keyed(handshake_hash, &msg)
 }
 
 /// HMAC-BLAKE2b (block 128 bytes, ipad 0x36, opad 0x5c) of the concatenation of `parts`.
@@ -122,6 +143,7 @@ mod tests {
     fn namespaces_match_the_spec() {
         assert_eq!(namespace("hyperswarm/secret-stream", 0), NS_INITIATOR);
         assert_eq!(namespace("hyperswarm/secret-stream", 1), NS_RESPONDER);
+        assert_eq!(namespace("hyperswarm/secret-stream", 2), NS_SEND);
         assert_eq!(
             namespace("hyperswarm/dht", 0),
             hex32("14d6d4b49214ab1033ed204976caa258bae9e1e8543b9ad1fd996a910b0c4e3a")

@@ -19,6 +19,7 @@ mod hexutil;
 mod model;
 mod noise;
 mod report;
+mod secret_stream;
 mod udx;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub fn run_vector(suite: &str, v: &Vector) -> Outcome {
         "compact-encoding" => compact::run(v),
         "udx-wire" => udx::run(v),
         "noise" => noise::run(v),
+        "secret-stream" => secret_stream::run(v),
         _ => Outcome::Unsupported(format!("suite `{suite}` is not implemented yet")),
     }
 }

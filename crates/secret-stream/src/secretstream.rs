@@ -1,0 +1,337 @@
+//! libsodium's `crypto_secretstream_xchacha20poly1305` as two sans-IO values, [`Push`]
+//! and [`Pull`] (spec `secret-stream.md` §5.2), built from HChaCha20, ChaCha20 (IETF) and
+//! Poly1305.
+//!
+//! The state is a 32-byte subkey and a 12-byte nonce `counter (u32 LE) ‖ inonce (8)`.
+//! Each message is `encrypted tag (1) ‖ ciphertext ‖ MAC (16)`; after it the MAC's first
+//! 8 bytes are folded into `inonce`, the counter steps, and the state rekeys when the tag
+//! has the REKEY bit or the counter wraps to 0.
+//!
+//! The MAC pads the ciphertext with `len mod 16` zero bytes, as libsodium computes
+//! `(0x10 - 64 + len) & 0xf`, not with the usual pad-to-16; this is reproduced exactly.
+//!
+//! A failed [`Pull::pull`] leaves the state unchanged and releases no plaintext. Nothing
+//! here panics on any input.
+
+use chacha20::cipher::consts::U10;
+use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use chacha20::{ChaCha20, hchacha};
+use poly1305::Poly1305;
+use poly1305::universal_hash::{KeyInit, UniversalHash};
+use zeroize::Zeroize;
+
+/// Key length.
+pub const KEY_LEN: usize = 32;
+/// Header length (`crypto_secretstream_xchacha20poly1305_HEADERBYTES`).
+pub const HEADER_LEN: usize = 24;
+/// Bytes a message grows by: the encrypted tag and the MAC (`ABYTES`).
+pub const ABYTES: usize = 17;
+
+const MAC_LEN: usize = 16;
+const INONCE_LEN: usize = 8;
+const COUNTER_LEN: usize = 4;
+
+/// A secretstream message tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tag {
+    /// `TAG_MESSAGE` (0): an ordinary message.
+    Message,
+    /// `TAG_PUSH` (1): end of a set of messages.
+    Push,
+    /// `TAG_REKEY` (2): both sides rekey after this message.
+    Rekey,
+    /// `TAG_FINAL` (3): the last message (`PUSH | REKEY`).
+    Final,
+    /// Any other tag byte; libsodium accepts these and acts on the REKEY bit.
+    Other(u8),
+}
+
+impl Tag {
+    /// The tag byte.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Self::Message => 0,
+            Self::Push => 1,
+            Self::Rekey => 2,
+            Self::Final => 3,
+            Self::Other(b) => b,
+        }
+    }
+
+    /// The tag of a byte.
+    pub fn from_byte(b: u8) -> Self {
+        match b {
+            0 => Self::Message,
+            1 => Self::Push,
+            2 => Self::Rekey,
+            3 => Self::Final,
+            b => Self::Other(b),
+        }
+    }
+
+    fn rekeys(self) -> bool {
+        self.to_byte() & 2 != 0
+    }
+}
+
+/// Why a [`Pull::pull`] failed.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SecretStreamError {
+    /// The ciphertext is shorter than [`ABYTES`].
+    #[error("secretstream ciphertext shorter than 17 bytes")]
+    TooShort,
+    /// The MAC did not verify: tampered, truncated, reordered or replayed ciphertext, or
+    /// the wrong key or header.
+    #[error("secretstream MAC verification failed")]
+    Mac,
+}
+
+/// The shared key/nonce state of both directions. Zeroed on drop.
+#[derive(Clone)]
+struct State {
+    k: [u8; KEY_LEN],
+    /// `counter (4, LE) ‖ inonce (8)`.
+    nonce: [u8; 12],
+}
+
+impl State {
+    /// `init_push`/`init_pull`: `k = HChaCha20(key, header[..16])`, counter 1,
+    /// `inonce = header[16..]`.
+    fn new(key: &[u8; KEY_LEN], header: &[u8; HEADER_LEN]) -> Self {
+        let mut k = [0u8; KEY_LEN];
+        let sub = hchacha::<U10>(key.into(), header[..16].into());
+        k.copy_from_slice(&sub);
+        let mut nonce = [0u8; 12];
+        nonce[..COUNTER_LEN].copy_from_slice(&1u32.to_le_bytes());
+        nonce[COUNTER_LEN..].copy_from_slice(&header[16..]);
+        Self { k, nonce }
+    }
+
+    fn cipher(&self) -> ChaCha20 {
+        ChaCha20::new((&self.k).into(), (&self.nonce).into())
+    }
+
+    /// Poly1305 keyed from the first keystream block.
+    fn poly(&self) -> Poly1305 {
+        let mut poly_key = [0u8; 32];
+        self.cipher().apply_keystream(&mut poly_key);
+        let mac = Poly1305::new((&poly_key).into());
+        poly_key.zeroize();
+        mac
+    }
+
+    /// XORs `buf` with the keystream starting at block `block`.
+    fn xor_at(&self, block: u64, buf: &mut [u8]) {
+        let mut c = self.cipher();
+        c.seek(block * 64);
+        c.apply_keystream(buf);
+    }
+
+    /// The MAC over `block ‖ c ‖ pad(len mod 16) ‖ u64(0) ‖ u64(64 + len)`.
+    fn mac(&self, block: &[u8; 64], c: &[u8]) -> [u8; MAC_LEN] {
+        let mut mac = MacInput::new(self.poly());
+        mac.update(block);
+        mac.update(c);
+        mac.update(&[0u8; 16][..c.len() % 16]);
+        mac.update(&0u64.to_le_bytes());
+        mac.update(&(64 + c.len() as u64).to_le_bytes());
+        mac.finish()
+    }
+
+    /// After a message: `inonce ^= mac[..8]`, counter + 1, rekey if asked or wrapped.
+    fn advance(&mut self, mac: &[u8; MAC_LEN], tag: Tag) {
+        for (n, m) in self.nonce[COUNTER_LEN..].iter_mut().zip(mac) {
+            *n ^= m;
+        }
+        let counter = self.counter().wrapping_add(1);
+        self.nonce[..COUNTER_LEN].copy_from_slice(&counter.to_le_bytes());
+        if tag.rekeys() || counter == 0 {
+            self.rekey();
+        }
+    }
+
+    fn counter(&self) -> u32 {
+        let mut c = [0u8; COUNTER_LEN];
+        c.copy_from_slice(&self.nonce[..COUNTER_LEN]);
+        u32::from_le_bytes(c)
+    }
+
+    /// `(k, inonce) ^= keystream(k, nonce, block 0)[..40]`, counter 1.
+    fn rekey(&mut self) {
+        let mut buf = [0u8; KEY_LEN + INONCE_LEN];
+        buf[..KEY_LEN].copy_from_slice(&self.k);
+        buf[KEY_LEN..].copy_from_slice(&self.nonce[COUNTER_LEN..]);
+        self.cipher().apply_keystream(&mut buf);
+        self.k.copy_from_slice(&buf[..KEY_LEN]);
+        self.nonce[COUNTER_LEN..].copy_from_slice(&buf[KEY_LEN..]);
+        self.nonce[..COUNTER_LEN].copy_from_slice(&1u32.to_le_bytes());
+        buf.zeroize();
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.k.zeroize();
+        self.nonce.zeroize();
+    }
+}
+
+/// Poly1305 over a byte stream of any alignment: full blocks go straight in, the last
+/// partial block gets Poly1305's own `0x01` padding at the end.
+struct MacInput {
+    poly: Poly1305,
+    buf: [u8; 16],
+    len: usize,
+}
+
+impl MacInput {
+    fn new(poly: Poly1305) -> Self {
+        Self {
+            poly,
+            buf: [0; 16],
+            len: 0,
+        }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        if self.len > 0 {
+            let n = (16 - self.len).min(data.len());
+            self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
+            self.len += n;
+            data = &data[n..];
+            if self.len < 16 {
+                return;
+            }
+            self.poly.update(&[self.buf.into()]);
+            self.len = 0;
+        }
+        let mut chunks = data.chunks_exact(16);
+        for chunk in &mut chunks {
+            self.poly.update(&[*poly1305::Block::from_slice(chunk)]);
+        }
+        let rest = chunks.remainder();
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.len = rest.len();
+    }
+
+    fn finish(self) -> [u8; MAC_LEN] {
+        self.poly.compute_unpadded(&self.buf[..self.len]).into()
+    }
+}
+
+/// The sending half: `init_push` with a caller-chosen header, then [`Push::push`].
+#[derive(Clone)]
+pub struct Push {
+    state: State,
+    header: [u8; HEADER_LEN],
+}
+
+impl Push {
+    /// `init_push(key)` with the given `header` (libsodium draws it at random; pass 24
+    /// random bytes, or a recorded header to replay a transcript).
+    pub fn new(key: &[u8; KEY_LEN], header: [u8; HEADER_LEN]) -> Self {
+        Self {
+            state: State::new(key, &header),
+            header,
+        }
+    }
+
+    /// The header the receiver needs for [`Pull::new`].
+    pub fn header(&self) -> &[u8; HEADER_LEN] {
+        &self.header
+    }
+
+    /// Encrypts `m` with `tag` (no additional data), appending
+    /// `encrypted tag ‖ ciphertext ‖ MAC` (`m.len() + 17` bytes) to `out`.
+    pub fn push(&mut self, m: &[u8], tag: Tag, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.reserve(m.len() + ABYTES);
+        let mut block = [0u8; 64];
+        block[0] = tag.to_byte();
+        self.state.xor_at(1, &mut block);
+        out.push(block[0]);
+        out.extend_from_slice(m);
+        let c = &mut out[start + 1..];
+        self.state.xor_at(2, c);
+        let mac = self.state.mac(&block, c);
+        out.extend_from_slice(&mac);
+        self.state.advance(&mac, tag);
+        block.zeroize();
+    }
+
+    /// Rekeys explicitly (`crypto_secretstream_xchacha20poly1305_rekey`).
+    pub fn rekey(&mut self) {
+        self.state.rekey();
+    }
+
+    /// The 32-bit message counter (1 after init and after every rekey). Test hook for
+    /// the wrap-around rekey.
+    #[doc(hidden)]
+    pub fn set_counter_for_test(&mut self, counter: u32) {
+        self.state.nonce[..COUNTER_LEN].copy_from_slice(&counter.to_le_bytes());
+    }
+}
+
+/// The receiving half: `init_pull` with the sender's header, then [`Pull::pull`].
+#[derive(Clone)]
+pub struct Pull {
+    state: State,
+}
+
+impl Pull {
+    /// `init_pull(header, key)`.
+    pub fn new(key: &[u8; KEY_LEN], header: &[u8; HEADER_LEN]) -> Self {
+        Self {
+            state: State::new(key, header),
+        }
+    }
+
+    /// Verifies and decrypts one message, appending its plaintext (`c.len() - 17` bytes)
+    /// to `out` and returning its tag. On error nothing is appended and the state is
+    /// unchanged.
+    pub fn pull(&mut self, c: &[u8], out: &mut Vec<u8>) -> Result<Tag, SecretStreamError> {
+        let (&enc_tag, rest) = c.split_first().ok_or(SecretStreamError::TooShort)?;
+        if rest.len() < MAC_LEN {
+            return Err(SecretStreamError::TooShort);
+        }
+        let (body, mac) = rest.split_at(rest.len() - MAC_LEN);
+        let mut block = [0u8; 64];
+        block[0] = enc_tag;
+        self.state.xor_at(1, &mut block);
+        let tag = Tag::from_byte(block[0]);
+        block[0] = enc_tag;
+        let want = self.state.mac(&block, body);
+        block.zeroize();
+        if !ct_eq(&want, mac) {
+            return Err(SecretStreamError::Mac);
+        }
+        let start = out.len();
+        out.extend_from_slice(body);
+        self.state.xor_at(2, &mut out[start..]);
+        self.state.advance(&want, tag);
+        Ok(tag)
+    }
+
+    /// Rekeys explicitly (`crypto_secretstream_xchacha20poly1305_rekey`).
+    pub fn rekey(&mut self) {
+        self.state.rekey();
+    }
+
+    /// Test hook for the wrap-around rekey; see [`Push::set_counter_for_test`].
+    #[doc(hidden)]
+    pub fn set_counter_for_test(&mut self, counter: u32) {
+        self.state.nonce[..COUNTER_LEN].copy_from_slice(&counter.to_le_bytes());
+    }
+}
+
+/// Constant-time comparison of two MACs.
+fn ct_eq(a: &[u8; MAC_LEN], b: &[u8]) -> bool {
+    if b.len() != MAC_LEN {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests;
