@@ -56,3 +56,38 @@ pub enum EmitError {
     #[error("unrepresentable packet: {0}")]
     Unrepresentable(&'static str),
 }
+
+/// Why a stream command was refused: the caller misused the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// No live stream has this local id (never created, or closed).
+    #[error("no stream with local id {0}")]
+    UnknownStream(u32),
+    /// A live stream already has this local id.
+    #[error("stream id {0} is already in use")]
+    IdInUse(u32),
+    /// The stream is not connected (`ENOTCONN`).
+    #[error("stream is not connected")]
+    NotConnected,
+    /// The stream is already connected.
+    #[error("stream is already connected")]
+    AlreadyConnected,
+    /// The local direction has ended (`EPIPE`).
+    #[error("stream has ended, no more writes")]
+    Ended,
+    /// Port 0 is not a valid remote port.
+    #[error("remote port 0 is invalid")]
+    InvalidPort,
+    /// A message longer than the stream's maximum payload.
+    #[error("message of {len} bytes exceeds the {max}-byte limit")]
+    MessageTooLong {
+        /// The message's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A stream cannot relay to itself.
+    #[error("a stream cannot relay to itself")]
+    RelayToSelf,
+}
