@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub mod compact_ops;
 pub mod compact_roundtrip;
+pub mod dht_rpc_packet;
 pub mod noise_handshake;
 pub mod udx_packet;
 
@@ -23,6 +24,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("compact_roundtrip", compact_roundtrip::run),
     ("udx_packet", udx_packet::run),
     ("noise_handshake", noise_handshake::run),
+    ("dht_rpc_packet", dht_rpc_packet::run),
 ];
 
 /// The target called `name`.

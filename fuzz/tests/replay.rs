@@ -38,7 +38,8 @@ fn every_target_has_a_replay_test() {
             "compact_ops",
             "compact_roundtrip",
             "udx_packet",
-            "noise_handshake"
+            "noise_handshake",
+            "dht_rpc_packet"
         ],
         "add a test below"
     );
@@ -62,4 +63,9 @@ fn udx_packet_corpus() {
 #[test]
 fn noise_handshake_corpus() {
     replay("noise_handshake");
+}
+
+#[test]
+fn dht_rpc_packet_corpus() {
+    replay("dht_rpc_packet");
 }

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod compact;
+mod dht_rpc;
 mod hexutil;
 mod model;
 mod noise;
@@ -32,6 +33,7 @@ pub fn run_vector(suite: &str, v: &Vector) -> Outcome {
     match suite {
         "compact-encoding" => compact::run(v),
         "udx-wire" => udx::run(v),
+        "dht-rpc" => dht_rpc::run(v),
         "noise" => noise::run(v),
         "secret-stream" => secret_stream::run(v),
         _ => Outcome::Unsupported(format!("suite `{suite}` is not implemented yet")),

@@ -41,6 +41,9 @@ pub struct Vector {
     /// payload it carried and its bytes.
     #[serde(default)]
     pub messages: Vec<Value>,
+    /// The reference's own decoding of the produced bytes, where the recorder kept it.
+    #[serde(default)]
+    pub decoded: Option<Value>,
 }
 
 impl Vector {

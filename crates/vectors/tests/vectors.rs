@@ -7,7 +7,13 @@ use std::path::{Path, PathBuf};
 use plures_vectors::{Outcome, Report, check_paths, load, run_vector};
 
 /// Suites whose layer is implemented: an unsupported vector there is a failure.
-const COMPLETE_SUITES: &[&str] = &["compact-encoding", "udx-wire", "noise", "secret-stream"];
+const COMPLETE_SUITES: &[&str] = &[
+    "compact-encoding",
+    "udx-wire",
+    "noise",
+    "secret-stream",
+    "dht-rpc",
+];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
