@@ -1,0 +1,112 @@
+//! Where merged records live: the [`Store`] trait, [`MemoryStore`] and [`RedbStore`].
+//!
+//! # Contract
+//!
+//! A store holds, per collection, the merged [`Record`] of every id, an index of the
+//! winning operations by `(replica, hlc)`, and the collection's [`VersionVector`] (the
+//! greatest HLC seen from each replica, counting operations that lost their merge).
+//!
+//! - [`Store::apply`] merges a batch **atomically**: after a crash or an error either every
+//!   operation of the batch is merged or none is.
+//! - [`Store::ops_since`] returns the winning operations a peer with version vector `since`
+//!   lacks, in ascending stamp order. Because it is ordered, a peer that applies any prefix of
+//!   it and then advances its version vector by what it applied still has a truthful vector,
+//!   so a dropped connection loses nothing.
+//!
+//! # Mapping onto PluresDB
+//!
+//! PluresDB keeps `{ id, data, ... }` records ("nodes") in a CRDT store keyed by id, with the
+//! record's type or namespace as its collection. A PluresDB implementation of [`Store`]:
+//!
+//! - maps `(collection, id)` to one node, and each top-level key of the node's `data` object
+//!   to one [`Register`](crate::Register) whose stamp it keeps in the node's metadata beside
+//!   the value (PluresDB's own per-node clock becomes the record's largest stamp);
+//! - maps the tombstone to PluresDB's deleted flag, keeping the stamp, so that late writes
+//!   stamped before the delete are ignored and later ones resurrect the node;
+//! - wraps `apply` in one PluresDB transaction and maintains the `(replica, hlc)` index and
+//!   the version vector in the same transaction;
+//! - reports its own failures as [`StoreError::Backend`].
+
+use crate::clock::{Hlc, ReplicaId, Stamp};
+use crate::crdt::{Op, Record, Slot, VersionVector};
+use crate::error::StoreError;
+
+mod encoding;
+mod memory;
+mod redb_store;
+
+pub use memory::MemoryStore;
+pub use redb_store::RedbStore;
+
+/// Storage for merged records, implemented by [`MemoryStore`], [`RedbStore`] and, outside
+/// this crate, PluresDB's own store.
+pub trait Store {
+    /// The merged record `id` of `collection`, or `None` if no operation touched it.
+    fn get(&self, collection: &str, id: &str) -> Result<Option<Record>, StoreError>;
+
+    /// Merges a batch atomically; returns how many operations changed the state.
+    fn apply(&mut self, ops: &[Op]) -> Result<usize, StoreError>;
+
+    /// The winning operations of `collection` not covered by `since`, in ascending stamp
+    /// order, at most `limit` of them except that operations sharing the last stamp are
+    /// never split (so the result may exceed `limit` by the size of one multi-field write).
+    fn ops_since(
+        &self,
+        collection: &str,
+        since: &VersionVector,
+        limit: usize,
+    ) -> Result<Vec<Op>, StoreError>;
+
+    /// The version vector of `collection` (empty if unknown).
+    fn version_vector(&self, collection: &str) -> Result<VersionVector, StoreError>;
+
+    /// The names of all collections with at least one operation, in order.
+    fn collections(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// One entry of the winner index, as returned by a per-replica scan.
+type IndexEntry = (Stamp, String, Slot);
+
+/// Shared tail of `ops_since`: takes per-replica scans (each ascending, each holding at
+/// least the first `limit` entries plus all entries sharing the last one's stamp), merges
+/// them into stamp order and cuts after `limit` without splitting a stamp.
+fn select(mut entries: Vec<IndexEntry>, limit: usize) -> Vec<IndexEntry> {
+    entries.sort();
+    if entries.len() > limit {
+        let cut = match limit.checked_sub(1).and_then(|i| entries.get(i)) {
+            Some((last, _, _)) => {
+                let last = *last;
+                limit + entries[limit..].iter().take_while(|e| e.0 == last).count()
+            }
+            None => 0,
+        };
+        entries.truncate(cut);
+    }
+    entries
+}
+
+/// Scans one replica's ascending index entries after `from`, keeping the first `limit` and
+/// any that share the last kept stamp.
+fn scan_replica<I>(iter: I, limit: usize) -> Result<Vec<IndexEntry>, StoreError>
+where
+    I: Iterator<Item = Result<IndexEntry, StoreError>>,
+{
+    let mut out: Vec<IndexEntry> = Vec::new();
+    for entry in iter {
+        let entry = entry?;
+        if out.len() >= limit && out.last().is_none_or(|l| l.0 != entry.0) {
+            break;
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// The first HLC of `replica` not covered by `since`, or `None` if all are. ([`Hlc::ZERO`]
+/// is never issued by a [`Clock`](crate::Clock), so an absent entry starts at `(0, 1)`.)
+fn start_after(since: &VersionVector, replica: &ReplicaId) -> Option<Hlc> {
+    since.get(replica).next()
+}
+
+#[cfg(test)]
+mod tests;
