@@ -14,7 +14,7 @@
 //! here panics on any input.
 
 use chacha20::cipher::consts::U10;
-use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use chacha20::cipher::{KeyIvInit, StreamCipher};
 use chacha20::{ChaCha20, hchacha};
 use poly1305::Poly1305;
 use poly1305::universal_hash::{KeyInit, UniversalHash};
@@ -112,31 +112,34 @@ impl State {
         ChaCha20::new((&self.k).into(), (&self.nonce).into())
     }
 
-    /// Poly1305 keyed from the first keystream block.
-    fn poly(&self) -> Poly1305 {
-        let mut poly_key = [0u8; 32];
-        self.cipher().apply_keystream(&mut poly_key);
-        let mac = Poly1305::new((&poly_key).into());
+    /// Starts one message with a single ChaCha20 instance: keystream block 0 keys
+    /// Poly1305, block 1 is XORed into `block` (the tag block), and the returned cipher
+    /// stands at block 2, where the message body begins.
+    fn begin(&self, block: &mut [u8; 64]) -> (ChaCha20, Poly1305) {
+        let mut cipher = self.cipher();
+        let mut poly_key = [0u8; 64];
+        cipher.apply_keystream(&mut poly_key);
+        cipher.apply_keystream(block);
+        let poly = Poly1305::new(poly_key[..32].into());
         poly_key.zeroize();
-        mac
+        (cipher, poly)
     }
 
-    /// XORs `buf` with the keystream starting at block `block`.
-    fn xor_at(&self, block: u64, buf: &mut [u8]) {
-        let mut c = self.cipher();
-        c.seek(block * 64);
-        c.apply_keystream(buf);
-    }
-
-    /// The MAC over `block ‖ c ‖ pad(len mod 16) ‖ u64(0) ‖ u64(64 + len)`.
-    fn mac(&self, block: &[u8; 64], c: &[u8]) -> [u8; MAC_LEN] {
-        let mut mac = MacInput::new(self.poly());
-        mac.update(block);
-        mac.update(c);
-        mac.update(&[0u8; 16][..c.len() % 16]);
-        mac.update(&0u64.to_le_bytes());
-        mac.update(&(64 + c.len() as u64).to_le_bytes());
-        mac.finish()
+    /// The MAC over `block ‖ c ‖ pad(len mod 16) ‖ u64(0) ‖ u64(64 + len)`. The block and
+    /// the 16-byte-aligned part of `c` go to Poly1305 as whole slices (so its multi-block
+    /// path runs); the unaligned rest, the odd padding and the lengths (at most 46 bytes)
+    /// are finished together.
+    fn mac(mut poly: Poly1305, block: &[u8; 64], c: &[u8]) -> [u8; MAC_LEN] {
+        poly.update_padded(block);
+        let aligned = c.len() - c.len() % 16;
+        poly.update_padded(&c[..aligned]);
+        let rest = c.len() - aligned;
+        let mut tail = [0u8; 46];
+        tail[..rest].copy_from_slice(&c[aligned..]);
+        // `rest` zero bytes of padding follow, then u64(0) (more zeros), then the length.
+        let len_at = 2 * rest + 8;
+        tail[len_at..len_at + 8].copy_from_slice(&(64 + c.len() as u64).to_le_bytes());
+        poly.compute_unpadded(&tail[..len_at + 8]).into()
     }
 
     /// After a message: `inonce ^= mac[..8]`, counter + 1, rekey if asked or wrapped.
@@ -177,49 +180,6 @@ impl Drop for State {
     }
 }
 
-/// Poly1305 over a byte stream of any alignment: full blocks go straight in, the last
-/// partial block gets Poly1305's own `0x01` padding at the end.
-struct MacInput {
-    poly: Poly1305,
-    buf: [u8; 16],
-    len: usize,
-}
-
-impl MacInput {
-    fn new(poly: Poly1305) -> Self {
-        Self {
-            poly,
-            buf: [0; 16],
-            len: 0,
-        }
-    }
-
-    fn update(&mut self, mut data: &[u8]) {
-        if self.len > 0 {
-            let n = (16 - self.len).min(data.len());
-            self.buf[self.len..self.len + n].copy_from_slice(&data[..n]);
-            self.len += n;
-            data = &data[n..];
-            if self.len < 16 {
-                return;
-            }
-            self.poly.update(&[self.buf.into()]);
-            self.len = 0;
-        }
-        let mut chunks = data.chunks_exact(16);
-        for chunk in &mut chunks {
-            self.poly.update(&[*poly1305::Block::from_slice(chunk)]);
-        }
-        let rest = chunks.remainder();
-        self.buf[..rest.len()].copy_from_slice(rest);
-        self.len = rest.len();
-    }
-
-    fn finish(self) -> [u8; MAC_LEN] {
-        self.poly.compute_unpadded(&self.buf[..self.len]).into()
-    }
-}
-
 /// The sending half: `init_push` with a caller-chosen header, then [`Push::push`].
 #[derive(Clone)]
 pub struct Push {
@@ -249,12 +209,12 @@ impl Push {
         out.reserve(m.len() + ABYTES);
         let mut block = [0u8; 64];
         block[0] = tag.to_byte();
-        self.state.xor_at(1, &mut block);
+        let (mut cipher, poly) = self.state.begin(&mut block);
         out.push(block[0]);
         out.extend_from_slice(m);
         let c = &mut out[start + 1..];
-        self.state.xor_at(2, c);
-        let mac = self.state.mac(&block, c);
+        cipher.apply_keystream(c);
+        let mac = State::mac(poly, &block, c);
         out.extend_from_slice(&mac);
         self.state.advance(&mac, tag);
         block.zeroize();
@@ -298,17 +258,17 @@ impl Pull {
         let (body, mac) = rest.split_at(rest.len() - MAC_LEN);
         let mut block = [0u8; 64];
         block[0] = enc_tag;
-        self.state.xor_at(1, &mut block);
+        let (mut cipher, poly) = self.state.begin(&mut block);
         let tag = Tag::from_byte(block[0]);
         block[0] = enc_tag;
-        let want = self.state.mac(&block, body);
+        let want = State::mac(poly, &block, body);
         block.zeroize();
         if !ct_eq(&want, mac) {
             return Err(SecretStreamError::Mac);
         }
         let start = out.len();
         out.extend_from_slice(body);
-        self.state.xor_at(2, &mut out[start..]);
+        cipher.apply_keystream(&mut out[start..]);
         self.state.advance(&want, tag);
         Ok(tag)
     }
