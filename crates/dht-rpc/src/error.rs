@@ -16,3 +16,38 @@ pub enum DecodeError {
     #[error("malformed dht-rpc packet: {0}")]
     Field(#[from] plures_compact::DecodeError),
 }
+
+/// Caller misuse or exhausted local capacity; the network is never the cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Too many requests or queries are in flight (see the caps in the crate docs).
+    #[error("too many requests or queries in flight")]
+    Busy,
+    /// A packet could not be encoded (a value or list beyond the codec's limits).
+    #[error("packet cannot be encoded: {0}")]
+    Encode(#[from] plures_compact::EncodeError),
+}
+
+/// A datagram the node dropped. Returned by `Node::handle_datagram` and counted in
+/// `Stats`; the reference drops all of these silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Dropped {
+    /// Not a dht-rpc packet, or a malformed one.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The source port is 0.
+    #[error("source port 0")]
+    SourcePort,
+    /// A response that matches no request in flight (tid and source).
+    #[error("unmatched response")]
+    Unmatched,
+    /// An internal request without the value or target it needs (no reply, as in the
+    /// reference).
+    #[error("malformed internal request")]
+    BadInternal,
+    /// A local cap was reached (delayed pings, queued replies or events).
+    #[error("local capacity exhausted")]
+    Overload,
+}

@@ -11,47 +11,119 @@
 //! | [`TokenSecrets`], [`Tokens`] | `dht-rpc lib/io.js#IO.token`, the rotation in `#IO._drain` |
 //! | [`RoutingTable`] | `kademlia-routing-table` 1.0.6, the full-row policy of `dht-rpc index.js#_onfullrow` |
 //!
+//! | [`io`] ([`io::Io`], [`io::Window`]) | `dht-rpc lib/io.js` (`IO.createRequest`, `Request.send`, `#oncycle`, `CongestionWindow`) |
+//! | [`node`] ([`Dht`]) | `dht-rpc index.js#DHT`, `lib/query.js#Query` |
+//! | [`NatSampler`] | `nat-sampler` 1.0.1 |
+//!
 //! # What exists
 //!
-//! The first slice of the port, all sans-IO and free of clocks and randomness:
+//! All sans-IO and free of clocks and randomness:
 //!
 //! - the request/response packet codec ([`wire::Packet`], [`wire::Request`],
 //!   [`wire::Response`]) on top of `plures-compact`, total on arbitrary input;
 //! - node ids (`BLAKE2b-256` of the 6-byte address) and validation of a carried id against
 //!   the datagram's source;
-//! - round-trip tokens with two secrets and explicit rotation ([`Tokens::handle_timeout`]
-//!   takes `now`);
+//! - round-trip tokens with two secrets and explicit rotation;
 //! - the routing table: 256 rows of [`K`] = 20, the reference's `closest` order (the wire
-//!   order of closer nodes) and a true XOR-sorted variant, and ping-before-evict returned as
-//!   a decision ([`PingBeforeEvict`]) instead of being performed.
+//!   order of closer nodes) and a true XOR-sorted variant, ping-before-evict as a decision;
+//! - the request tracker [`io::Io`]: tids (random start, wrap, in-use tids skipped), retries
+//!   (3 → 4 sends, 5 for queries) with a 1000 ms per-attempt timeout, responses matched by
+//!   tid and source address (PING_NAT accepts any source), the four-slot congestion window
+//!   of 80 with its 750 ms drain;
+//! - NAT sampling ([`NatSampler`], the reference's algorithm with its vectors);
+//! - the node core [`Dht`]: the internal commands (PING, PING_NAT, FIND_NODE, DOWN_HINT,
+//!   DELAYED_PING with its 10 s limit, UNKNOWN_COMMAND + closer nodes for the rest), token
+//!   checks (INVALID_TOKEN + fresh token), id validation, learning nodes from traffic with
+//!   ping-before-evict, liveness checks and the 5 s maintenance tick (ping rounds, refresh),
+//!   registered user commands surfaced as [`Event::Request`] and answered with
+//!   [`Dht::reply`] / [`Dht::error`] / [`Dht::relay`], outbound [`Dht::request`], the
+//!   iterative [`Dht::query`] (concurrency 10, k = 20, DOWN_HINTs, slow requests, streamed
+//!   replies, commit with tokens), bootstrap (two FIND_NODE iterations around the id switch)
+//!   and the switch to persistent for unfirewalled nodes (forced, or adaptive after the
+//!   stable-tick countdown).
+//!
+//! # Run loop
+//!
+//! After **any** input — [`Dht::new`], [`Dht::handle_datagram`], [`Dht::handle_timeout`]
+//! or a command such as [`Dht::request`], [`Dht::query`], [`Dht::reply`] — drain the core:
+//!
+//! 1. call [`Dht::poll_transmit`] until `None` and send each [`Transmit`] from the named
+//!    [`Socket`];
+//! 2. call [`Dht::poll_timeout`] and arm one timer for it;
+//! 3. call [`Dht::poll_event`] until `None`.
+//!
+//! When the timer fires call [`Dht::handle_timeout`] with the current time (late is fine;
+//! early is a no-op). Events are produced only by inputs, so draining them last sees
+//! everything.
+//!
+//! # Time model
+//!
+//! Time is an input: every method that can start a timer takes `now: Instant`, and the core
+//! never reads a clock. Timers: request attempt timeouts (1000 ms; DELAYED_PING requests
+//! `delay + 1000`), the window drain (750 ms, armed only while the window counts something),
+//! token rotation (7.5 s), delayed-ping replies, and the maintenance tick (5 s). Node records
+//! remember tick numbers, not instants. A late `handle_timeout` runs each timer once (no
+//! catch-up bursts). The reference's wake-up detection (a tick > 15 s late) is not yet
+//! modelled.
+//!
+//! # Randomness
+//!
+//! [`Config::seed`] seeds the first tid, the initial random id, the tick phase and the
+//! refresh targets; [`Config::secrets`] are the token secrets. Two nodes with the same
+//! config and the same inputs behave identically.
+//!
+//! # Caps
+//!
+//! Memory is bounded on hostile input: see the table in [`node`] (requests in flight
+//! [`io::MAX_IN_FLIGHT`], queries [`node::MAX_QUERIES`], addresses per query
+//! [`node::MAX_SEEN`], delayed pings [`node::MAX_DELAYED`], queued replies
+//! [`node::MAX_REPLIES`], events [`node::MAX_EVENTS`], NAT samples [`NAT_SAMPLES`]). Past a
+//! cap, inbound work is dropped and counted in [`Stats`]; commands return [`Error::Busy`].
+//!
+//! # Errors and panics
+//!
+//! Three cases are kept apart: garbage from peers is dropped, counted in [`Stats`] and
+//! returned from [`Dht::handle_datagram`] as [`Dropped`]; caller misuse or exhausted caps
+//! are [`Error`]s from commands; I/O belongs to the (future) driver. No function panics on
+//! bytes from the network (a proptest drives [`Dht`] with arbitrary datagram sequences).
+//!
+//! # Deviations and options
+//!
+//! - Responses are matched by tid **and** source (spec §3.5 allows it), except PING_NAT.
+//! - Retransmissions wait in the congestion window like first sends.
+//! - [`Config::sorted_closer_nodes`] (off by default) lists closer nodes nearest-first.
+//!   With the reference's row order a responder can leave out nodes sharing exactly `d`
+//!   bits with the target in favour of farther rows, and simulated lookups then miss a
+//!   closest node now and then; see `tests/sim/convergence.rs` for measurements.
 //!
 //! # What comes next
 //!
-//! The request tracker (transaction ids, retries and timeouts, the congestion window), the
-//! iterative query engine with commits and DOWN_HINTs, NAT sampling and firewall detection,
-//! the node core that answers internal commands and learns nodes from traffic, and a thin
-//! tokio driver behind a default feature. The core will follow the workspace pattern:
-//! `handle_datagram(now, from, bytes)` and `handle_timeout(now)` as inputs, then drain
-//! `poll_transmit`, `poll_timeout` and `poll_event`.
-//!
-//! # Time and panics
-//!
-//! Nothing here reads a clock: rotation deadlines are [`std::time::Instant`]s passed in by
-//! the caller, and tables count the node's 5 s ticks. No function panics on bytes from the
-//! network; malformed datagrams become a [`DecodeError`], which the node drops silently as
-//! the reference does.
+//! - The firewall probe (`checkIfFirewalled`: PING_NAT to 5 recent nodes) and
+//!   `quickFirewall` during bootstrap; until then a firewalled node never becomes
+//!   persistent.
+//! - Suspend/resume and wake-up handling, network health (`online`/`degraded`), sessions.
+//! - Bootstrap entries with host names (`suggestedIP@host:port`): DNS is the driver's job.
+//! - A thin tokio driver behind a default `tokio` feature, live interop tests against the
+//!   JS reference (`testnet/`), and CLI `testnet` / `node` commands.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod command;
 mod error;
 mod id;
+pub mod io;
+mod nat;
+pub mod node;
+mod rng;
 mod table;
 mod token;
 pub mod wire;
 
 pub use command::{Command, error_code};
-pub use error::DecodeError;
+pub use error::{DecodeError, Dropped, Error};
 pub use id::{Distance, ID_LEN, NodeId, validate_id};
+pub use io::{Socket, Transmit};
+pub use nat::{NAT_SAMPLES, NatSampler};
+pub use node::{Config, Dht, Event, Stats};
 pub use table::{Insert, K, Node, OLD_NODE, PingBeforeEvict, RECENT_NODE, ROWS, RoutingTable};
 pub use token::{ROTATE_INTERVAL, Secret, Token, TokenSecrets, Tokens, token};

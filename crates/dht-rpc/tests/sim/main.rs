@@ -1,0 +1,6 @@
+//! Simulated networks of `Dht` cores on `plures-sim`: convergence, loss, churn, scale, and
+//! hostile input.
+
+mod adapter;
+mod convergence;
+mod hostile;
