@@ -89,7 +89,16 @@
 //!   as large as what the peer sent; everything the endpoint builds itself stays within
 //!   the base MTU.
 //!
-//! Not yet: MTU probing, BBR's ACK-aggregation allowance, a tokio driver.
+//! Not yet: MTU probing, BBR's ACK-aggregation allowance.
+//!
+//! # The tokio driver
+//!
+//! With the default feature `tokio`, [`driver`] runs an endpoint on a real UDP socket:
+//! [`UdxSocket`] (one background task per socket; non-UDX datagrams come out of
+//! [`UdxSocket::recv_other`] unchanged, raw datagrams with their own TTL go out through
+//! [`UdxSocket::send_raw`]) and [`UdxStream`] (`AsyncRead` + `AsyncWrite`, messages,
+//! END on shutdown, destroy; errors as `std::io::Error`). Without the feature the crate
+//! is the sans-IO core only and needs no tokio.
 //!
 //! # Bad input
 //!
@@ -100,6 +109,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod congestion;
+#[cfg(feature = "tokio")]
+pub mod driver;
 mod endpoint;
 mod error;
 pub mod seq;
@@ -112,3 +123,6 @@ pub use endpoint::{
 };
 pub use error::{DecodeError, EmitError, StreamError};
 pub use stream::{BASE_MTU, MAX_OOO_DISTANCE, RWND, StreamStats, max_payload};
+
+#[cfg(feature = "tokio")]
+pub use driver::{UdxMessages, UdxSocket, UdxStream};

@@ -174,6 +174,9 @@ pub(crate) struct Stream {
     rack: send::Rack,
     rto_deadline: Option<Instant>,
     tlp_deadline: Option<Instant>,
+    /// A tail-loss probe was sent and no ack has delivered new data since: one probe per
+    /// episode (RFC 8985 §7), so the probe neither repeats nor keeps pushing the RTO back.
+    tlp_in_flight: bool,
     reorder_deadline: Option<Instant>,
     zwp_deadline: Option<Instant>,
     zwp_count: u32,
@@ -230,6 +233,7 @@ impl Stream {
             rack: send::Rack::default(),
             rto_deadline: None,
             tlp_deadline: None,
+            tlp_in_flight: false,
             reorder_deadline: None,
             zwp_deadline: None,
             zwp_count: 0,

@@ -310,7 +310,11 @@ impl Stream {
     /// something is in flight; a probe not earlier than the RTO is not armed.
     fn schedule_tlp(&mut self, now: Instant) {
         self.tlp_deadline = None;
-        if self.recovery != CaState::Open || self.sacked > 0 || self.in_flight == 0 {
+        if self.tlp_in_flight
+            || self.recovery != CaState::Open
+            || self.sacked > 0
+            || self.in_flight == 0
+        {
             return;
         }
         let pto = if self.rtt.srtt_ms() > 0 {
@@ -452,8 +456,12 @@ impl Stream {
         if advanced {
             self.on_ack_advanced(io);
         }
-        if delivered > 0 && self.closing.is_none() {
-            self.schedule_tlp(now);
+        if delivered > 0 {
+            // New data was delivered: the probe episode, if any, is over.
+            self.tlp_in_flight = false;
+            if self.closing.is_none() {
+                self.schedule_tlp(now);
+            }
         }
     }
 
@@ -565,6 +573,7 @@ impl Stream {
     fn on_rto(&mut self, now: Instant) {
         self.rto_deadline = None;
         self.tlp_deadline = None;
+        self.tlp_in_flight = false;
         if self.sent.is_empty() {
             return;
         }
@@ -596,6 +605,7 @@ impl Stream {
     /// packet again; then the RTO is re-armed.
     fn on_tlp(&mut self, io: &mut Io<'_>) {
         self.tlp_deadline = None;
+        self.tlp_in_flight = true;
         self.stats.loss_probes += 1;
         if self.has_new_data() {
             self.force_one = true;

@@ -1,0 +1,128 @@
+//! [`UdxSocket`]: binding, stream creation, raw datagrams in and out.
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::stream::UdxStream;
+use super::task::{Command, DEFAULT_TTL, Driver};
+use super::{command_error, driver_gone};
+use crate::StreamConfig;
+
+/// Non-UDX datagrams queued for [`UdxSocket::recv_other`]; more are dropped.
+const OTHERS_QUEUE: usize = 1024;
+/// `SO_SNDBUF` set at bind (§2).
+const SEND_BUFFER: usize = 212_992;
+/// `SO_RCVBUF` sizes tried at bind, in order (§2).
+const RECV_BUFFERS: [usize; 4] = [1 << 20, 512 << 10, 256 << 10, 208 << 10];
+
+/// A UDP socket with a UDX endpoint, driven by a background task.
+///
+/// Dropping it does not stop the task while stream handles are alive; the task stops when
+/// the last handle is gone.
+#[derive(Debug)]
+pub struct UdxSocket {
+    commands: mpsc::UnboundedSender<Command>,
+    others: Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
+    local_addr: SocketAddr,
+}
+
+impl UdxSocket {
+    /// Binds `addr` and starts the socket's task on the current tokio runtime.
+    ///
+    /// As libudx does at bind: TTL 64, `SO_SNDBUF` 212 992, the largest `SO_RCVBUF` of
+    /// 1 MiB / 512 KiB / 256 KiB / 208 KiB that is accepted; an IPv6 address is bound
+    /// dual-stack. Fails outside a tokio runtime.
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if addr.is_ipv6() {
+            // Dual-stack where the system allows it.
+            let _ = socket.set_only_v6(false);
+            socket.set_unicast_hops_v6(DEFAULT_TTL)?;
+        } else {
+            socket.set_ttl_v4(DEFAULT_TTL)?;
+        }
+        // Buffer sizes are best effort, as in libudx.
+        let _ = socket.set_send_buffer_size(SEND_BUFFER);
+        for size in RECV_BUFFERS {
+            if socket.set_recv_buffer_size(size).is_ok() {
+                break;
+            }
+        }
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        let socket = {
+            let _guard = runtime.enter();
+            UdpSocket::from_std(socket.into())?
+        };
+        let local_addr = socket.local_addr()?;
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (others_tx, others) = mpsc::channel(OTHERS_QUEUE);
+        runtime.spawn(Driver::new(socket, commands_rx, others_tx).run());
+        Ok(Self {
+            commands,
+            others: Mutex::new(others),
+            local_addr,
+        })
+    }
+
+    /// The bound address (with the port the OS chose for port 0).
+    #[must_use]
+    pub const fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Creates a stream with local id `id` and the default options (udx-native's
+    /// `createStream(id)`: packets before `connect` are dropped).
+    pub async fn create_stream(&self, id: u32) -> io::Result<UdxStream> {
+        self.create_stream_with(id, StreamConfig::default()).await
+    }
+
+    /// Creates a stream with local id `id` and the given options.
+    pub async fn create_stream_with(&self, id: u32, config: StreamConfig) -> io::Result<UdxStream> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Create { id, config, reply })
+            .map_err(|_| driver_gone())?;
+        let link = rx
+            .await
+            .map_err(|_| driver_gone())?
+            .map_err(command_error)?;
+        Ok(UdxStream::new(link, self.commands.clone()))
+    }
+
+    /// Sends a datagram that is not UDX from this socket, in order with the stream
+    /// packets. `ttl` (1..=255; `None` or 0 for the default 64) applies to this datagram
+    /// only; the socket's TTL is restored after it (§2). Send errors are not reported,
+    /// as in udx-native.
+    pub fn send_raw(
+        &self,
+        destination: SocketAddr,
+        contents: &[u8],
+        ttl: Option<u8>,
+    ) -> io::Result<()> {
+        self.commands
+            .send(Command::Raw {
+                destination,
+                contents: contents.to_vec(),
+                ttl: ttl.filter(|&t| t > 0),
+            })
+            .map_err(|_| driver_gone())
+    }
+
+    /// The next datagram that is not for a live UDX stream (§13), unchanged, with its
+    /// source address (IPv4-mapped sources reported as IPv4). Up to 1024 wait here;
+    /// more are dropped.
+    pub async fn recv_other(&self) -> io::Result<(Vec<u8>, SocketAddr)> {
+        self.others
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or_else(driver_gone)
+    }
+}
