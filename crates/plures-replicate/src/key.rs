@@ -138,6 +138,51 @@ impl SyncKey {
     }
 }
 
+impl SyncKey {
+    /// Seals `next`, the key of rotation `epoch`, under this key's rotation key, for
+    /// KEY_ROTATE: `next XOR pad || tag` (64 bytes), where
+    /// `pad = BLAKE2b-256(key = derive(ROTATE_LABEL), message = "seal" || epoch_le)` and
+    /// `tag = BLAKE2b-256(key = derive(ROTATE_LABEL), message = "tag" || epoch_le || sealed key)`.
+    /// The channel already encrypts; the seal keeps the new key from anyone who does not hold
+    /// the current one (e.g. a relay of the frames) and binds it to its epoch.
+    pub fn seal_next(&self, epoch: u64, next: &Self) -> Vec<u8> {
+        let mut rotate = self.derive(ROTATE_LABEL);
+        let e = epoch.to_le_bytes();
+        let mut pad = keyed_blake2b(&rotate, &[b"seal", &e]);
+        for (p, k) in pad.iter_mut().zip(next.0) {
+            *p ^= k;
+        }
+        let tag = keyed_blake2b(&rotate, &[b"tag", &e, &pad]);
+        rotate.zeroize();
+        let mut out = pad.to_vec();
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// Opens what [`SyncKey::seal_next`] sealed for `epoch`, checking its tag in constant time.
+    pub fn open_next(&self, epoch: u64, sealed: &[u8]) -> Result<Self, KeyError> {
+        let (Some(ct), Some(tag)) = (sealed.get(..32), sealed.get(32..)) else {
+            return Err(KeyError::BadProof);
+        };
+        let mut rotate = self.derive(ROTATE_LABEL);
+        let e = epoch.to_le_bytes();
+        let mut m = mac(&rotate);
+        m.update(b"tag");
+        m.update(&e);
+        m.update(ct);
+        if m.verify_slice(tag).is_err() {
+            rotate.zeroize();
+            return Err(KeyError::BadProof);
+        }
+        let mut key = keyed_blake2b(&rotate, &[b"seal", &e]);
+        rotate.zeroize();
+        for (k, c) in key.iter_mut().zip(ct) {
+            *k ^= c;
+        }
+        Ok(Self(key))
+    }
+}
+
 impl Drop for SyncKey {
     fn drop(&mut self) {
         self.0.zeroize();
@@ -216,6 +261,24 @@ mod tests {
         );
         let bad = format!("zz{}", &text[2..]);
         assert_eq!(SyncKey::from_hex(&bad).unwrap_err(), KeyError::BadHex);
+    }
+
+    #[test]
+    fn sealed_rotation_opens_only_with_the_key_and_epoch() {
+        let old = SyncKey::from_bytes([5; 32]);
+        let next = SyncKey::from_bytes([6; 32]);
+        let sealed = old.seal_next(3, &next);
+        assert_eq!(sealed.len(), 64);
+        assert_eq!(
+            old.open_next(3, &sealed).unwrap().as_bytes(),
+            next.as_bytes()
+        );
+        assert!(old.open_next(4, &sealed).is_err());
+        assert!(next.open_next(3, &sealed).is_err());
+        assert!(old.open_next(3, &sealed[..63]).is_err());
+        let mut bad = sealed.clone();
+        bad[0] ^= 1;
+        assert!(old.open_next(3, &bad).is_err());
     }
 
     #[test]

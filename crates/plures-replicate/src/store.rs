@@ -62,6 +62,12 @@ pub trait Store {
 
     /// The names of all collections with at least one operation, in order.
     fn collections(&self) -> Result<Vec<String>, StoreError>;
+
+    /// A value of the store's metadata (not replicated), e.g. the sync key.
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Writes (`Some`) or removes (`None`) a metadata value, durably and atomically.
+    fn set_meta(&mut self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError>;
 }
 
 /// One entry of the winner index, as returned by a per-replica scan.

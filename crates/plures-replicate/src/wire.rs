@@ -11,7 +11,7 @@
 //!
 //! | type | message | fields |
 //! | --- | --- | --- |
-//! | 0 | [`Hello`] | protocol version, replica id, collections wanted, capability proof |
+//! | 0 | [`Hello`] | protocol version, replica id, collections wanted, capability proof, grace proofs |
 //! | 1 | VERSION_VECTOR | collection, `(replica, hlc)` entries |
 //! | 2 | OPS ([`Batch`]) | sequence number, collection, operations |
 //! | 3 | ACK | sequence number acknowledged, credit (operations the sender may still send) |
@@ -72,6 +72,10 @@ pub struct Hello {
     pub collections: Vec<String>,
     /// [`SyncKey::capability_proof`](crate::SyncKey::capability_proof) for this channel.
     pub proof: [u8; 32],
+    /// Proofs under the keys still accepted during a key rotation's grace period, so that
+    /// a peer that holds only an older key can verify the sender. An appended field: written
+    /// only when non-empty, and read as empty when absent or not decodable.
+    pub grace_proofs: Vec<[u8; 32]>,
 }
 
 /// A batch of operations of one collection (OPS or SNAPSHOT).
@@ -288,6 +292,19 @@ fn bounded_len(d: &mut Decoder<'_>, min_size: usize) -> Result<usize, DecodeErro
     Ok(n)
 }
 
+/// Reads HELLO's appended grace proofs: none if the body ends after the proof.
+fn grace_proofs(d: &mut Decoder<'_>) -> Result<Vec<[u8; 32]>, DecodeError> {
+    if d.remaining() == 0 {
+        return Ok(Vec::new());
+    }
+    let n = bounded_len(d, 32)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(d.fixed()?);
+    }
+    Ok(out)
+}
+
 fn string_table(d: &mut Decoder<'_>) -> Result<Vec<String>, DecodeError> {
     let n = bounded_len(d, 1)?;
     let mut out = Vec::with_capacity(n);
@@ -339,6 +356,12 @@ impl Encode for Message {
                     s.string(c);
                 }
                 s.raw(&h.proof);
+                if !h.grace_proofs.is_empty() {
+                    s.uint_usize(h.grace_proofs.len());
+                    for p in &h.grace_proofs {
+                        s.raw(p);
+                    }
+                }
             }
             Self::VersionVector { collection, vv } => {
                 s.string(collection);
@@ -376,11 +399,13 @@ impl<'a> Decode<'a> for Message {
                 let replica = ReplicaId(d.fixed()?);
                 let collections = string_table(d)?;
                 let proof = d.fixed()?;
+                let grace_proofs = grace_proofs(d).unwrap_or_default();
                 Self::Hello(Hello {
                     version,
                     replica,
                     collections,
                     proof,
+                    grace_proofs,
                 })
             }
             1 => {

@@ -18,6 +18,7 @@ struct Collection {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     collections: BTreeMap<String, Collection>,
+    meta: BTreeMap<String, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -107,5 +108,17 @@ impl Store for MemoryStore {
 
     fn collections(&self) -> Result<Vec<String>, StoreError> {
         Ok(self.collections.keys().cloned().collect())
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(name).cloned())
+    }
+
+    fn set_meta(&mut self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => self.meta.insert(name.to_owned(), v.to_vec()),
+            None => self.meta.remove(name),
+        };
+        Ok(())
     }
 }

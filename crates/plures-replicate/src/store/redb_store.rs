@@ -6,6 +6,7 @@
 //! - `winners`: `(collection, replica, hlc, id, field)` → `()`, one row per winning operation
 //!   (`field` is `None` for a tombstone), so [`Store::ops_since`] is a range scan per replica.
 //! - `versions`: `(collection, replica)` → greatest HLC seen.
+//! - `meta`: name → bytes, the store's own settings (e.g. the sync key), not replicated.
 //!
 //! Each [`Store::apply`] is one redb write transaction: redb's copy-on-write commit makes
 //! the batch all-or-nothing across crashes.
@@ -25,6 +26,7 @@ type WinnerKey<'a> = (&'a str, [u8; 16], u64, &'a str, Option<&'a str>);
 const RECORDS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("records");
 const WINNERS: TableDefinition<'_, WinnerKey<'_>, ()> = TableDefinition::new("winners");
 const VERSIONS: TableDefinition<'_, (&str, [u8; 16]), u64> = TableDefinition::new("versions");
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 
 /// A [`Store`] in one `redb` database file.
 pub struct RedbStore {
@@ -66,6 +68,7 @@ impl RedbStore {
         txn.open_table(RECORDS)?;
         txn.open_table(WINNERS)?;
         txn.open_table(VERSIONS)?;
+        txn.open_table(META)?;
         txn.commit()?;
         Ok(Self { db, durable: true })
     }
@@ -249,5 +252,28 @@ impl Store for RedbStore {
             }
         }
         Ok(out)
+    }
+
+    fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(name)?.map(|v| v.value().to_vec()))
+    }
+
+    fn set_meta(&mut self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            match value {
+                Some(v) => {
+                    meta.insert(name, v)?;
+                }
+                None => {
+                    meta.remove(name)?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 }

@@ -362,3 +362,24 @@ fn redb_batch_is_all_or_nothing_after_sigkill() {
         merge_all(&baseline).into_values().next()
     );
 }
+
+fn meta_round_trip<S: Store>(store: &mut S) {
+    assert_eq!(store.meta("k").unwrap(), None);
+    store.set_meta("k", Some(b"v1")).unwrap();
+    store.set_meta("k", Some(b"v2")).unwrap();
+    assert_eq!(store.meta("k").unwrap().as_deref(), Some(&b"v2"[..]));
+    store.set_meta("k", None).unwrap();
+    assert_eq!(store.meta("k").unwrap(), None);
+    assert!(store.collections().unwrap().is_empty());
+}
+
+#[test]
+fn metadata_in_both_stores() {
+    meta_round_trip(&mut MemoryStore::new());
+    let (dir, mut store) = scratch();
+    meta_round_trip(&mut store);
+    store.set_meta("kept", Some(b"x")).unwrap();
+    drop(store);
+    let store = RedbStore::open(dir.path().join("db.redb")).unwrap();
+    assert_eq!(store.meta("kept").unwrap().as_deref(), Some(&b"x"[..]));
+}

@@ -56,14 +56,18 @@ fn message() -> impl Strategy<Value = Message> {
             safe.clone(),
             any::<[u8; 16]>(),
             proptest::collection::vec("[a-z]{0,6}", 0..4),
-            any::<[u8; 32]>()
+            any::<[u8; 32]>(),
+            proptest::collection::vec(any::<[u8; 32]>(), 0..3)
         )
-            .prop_map(|(version, r, collections, proof)| Message::Hello(Hello {
-                version,
-                replica: ReplicaId(r),
-                collections,
-                proof,
-            })),
+            .prop_map(
+                |(version, r, collections, proof, grace_proofs)| Message::Hello(Hello {
+                    version,
+                    replica: ReplicaId(r),
+                    collections,
+                    proof,
+                    grace_proofs,
+                })
+            ),
         (
             "[a-z]{0,5}",
             proptest::collection::vec((any::<[u8; 16]>(), any::<u64>()), 0..5)
