@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 pub mod compact_ops;
 pub mod compact_roundtrip;
 pub mod dht_rpc_packet;
+pub mod hyperdht_messages;
 pub mod noise_handshake;
+pub mod replicate_wire;
 pub mod udx_packet;
 
 /// A fuzz target: panics when the input shows a violated property.
@@ -25,6 +27,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("udx_packet", udx_packet::run),
     ("noise_handshake", noise_handshake::run),
     ("dht_rpc_packet", dht_rpc_packet::run),
+    ("replicate_wire", replicate_wire::run),
+    ("hyperdht_messages", hyperdht_messages::run),
 ];
 
 /// The target called `name`.

@@ -39,7 +39,9 @@ fn every_target_has_a_replay_test() {
             "compact_roundtrip",
             "udx_packet",
             "noise_handshake",
-            "dht_rpc_packet"
+            "dht_rpc_packet",
+            "replicate_wire",
+            "hyperdht_messages"
         ],
         "add a test below"
     );
@@ -68,4 +70,14 @@ fn noise_handshake_corpus() {
 #[test]
 fn dht_rpc_packet_corpus() {
     replay("dht_rpc_packet");
+}
+
+#[test]
+fn replicate_wire_corpus() {
+    replay("replicate_wire");
+}
+
+#[test]
+fn hyperdht_messages_corpus() {
+    replay("hyperdht_messages");
 }

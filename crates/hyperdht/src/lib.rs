@@ -1,9 +1,74 @@
-//! HyperDHT on top of `plures-dht-rpc`, wire-compatible with `hyperdht` 6.34.0 (see
-//! `shared/spec/hyperdht.md`).
+//! HyperDHT on top of `plures-dht-rpc`, wire-compatible with the JavaScript `hyperdht`
+//! 6.34.0 (spec `shared/spec/hyperdht.md`).
 //!
-//! This crate will hold announce/lookup, mutable and immutable records, the storage-node
-//! rules, server listen and client connect with PEER_HANDSHAKE / PEER_HOLEPUNCH relaying,
-//! NAT classification and holepunching, and the blind relay.
+//! # JS modules mirrored
 //!
-//! Nothing is implemented yet.
+//! | JS (`hyperdht`) | here |
+//! | --- | --- |
+//! | `lib/messages.js` | [`wire`]: every message encoding, encode and total decode |
+//! | `lib/constants.js` | [`constants`]: commands, firewall classes, error codes, relay modes, and the `NS_*` namespaces in [`crypto`] |
+//! | `lib/crypto.js`, `lib/persistent.js` (signables and signatures) | [`crypto`]: `hash`, targets, announce / unannounce / mutable signables, Ed25519 signing and verification |
+//! | `lib/secure-payload.js` | [`crypto::SecurePayload`], [`crypto::holepunch_secret`], [`crypto::holepunch_token`] |
+//!
+//! # What exists
+//!
+//! This is the first slice: the byte-exact layer that everything else is built on, checked
+//! against the recorded vectors `hyperdht-messages`, `hashes-and-signatures` and
+//! `hyperdht-secure-payload`, and against the hyperdht values of a recorded loopback
+//! session (`capture-hyperdht-connect`).
+//!
+//! ```
+//! use plures_compact::{Decode, Encode};
+//! use plures_hyperdht::{crypto, Announce, KeyPair, Peer};
+//!
+//! let kp = KeyPair::from_seed([7; 32]);
+//! let peer = Peer { public_key: *kp.public_key(), relay_addresses: vec![] };
+//! let target = crypto::target(kp.public_key());
+//! // Signed for one storage node (its id) and the token it handed out.
+//! let (node_id, token) = ([1; 32], [2; 32]);
+//! let signature = crypto::sign_announce(&kp, &target, &node_id, &token, &peer, None);
+//! let value = Announce { peer: Some(peer), signature: Some(signature), ..Announce::default() };
+//! let bytes = value.to_bytes()?;
+//! assert_eq!(bytes.len(), 1 + 33 + 64);
+//! assert_eq!(Announce::from_bytes(&bytes)?, value);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # What comes next
+//!
+//! * Storage-node rules (spec §6): the command table for FIND_PEER .. PLUGIN, the router
+//!   (forward) table, refresh tokens, and the two-generation record cache with its expiry
+//!   and the record-replacement quirk.
+//! * Client storage operations over the dht-rpc query core (spec §7): `findPeer`,
+//!   `lookup`, `announce` / `unannounce` with per-node signatures, mutable and immutable
+//!   put/get.
+//! * Server `listen` and its announce lifecycle (spec §8), and client `connect` (spec §10)
+//!   with PEER_HANDSHAKE / PEER_HOLEPUNCH relaying (spec §9) and the server's handshake
+//!   handling (spec §11).
+//! * NAT classification and holepunching (spec §12), the stream set-up of spec §13, and
+//!   the blind relay (spec §14).
+//!
+//! All of it will be sans-IO cores in the style of the lower crates: a hyperdht core owns a
+//! dht-rpc core, takes time and randomness as input, and is drained with `poll_transmit`,
+//! `poll_timeout` and `poll_event` after every input. Nothing here reads a clock or an
+//! RNG; the secure payload takes its nonce from the caller.
+//!
+//! # Bad input
+//!
+//! Decoders never panic and never reserve more memory than their input holds; see
+//! [`wire`]. Cryptographic checks on network input return `false` or an [`Error`].
 #![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod constants;
+pub mod crypto;
+mod error;
+pub mod wire;
+
+pub use crypto::SecurePayload;
+pub use error::Error;
+pub use plures_secret_stream::KeyPair;
+pub use wire::{
+    Announce, Handshake, Holepunch, HolepunchPayload, HyperdhtAddress, LookupRawReply,
+    MutableGetResponse, MutablePutRequest, MutableSignable, NoisePayload, Peer, PluginRequest,
+};

@@ -17,6 +17,7 @@
 mod compact;
 mod dht_rpc;
 mod hexutil;
+mod hyperdht;
 mod model;
 mod noise;
 mod report;
@@ -36,6 +37,9 @@ pub fn run_vector(suite: &str, v: &Vector) -> Outcome {
         "dht-rpc" => dht_rpc::run(v),
         "noise" => noise::run(v),
         "secret-stream" => secret_stream::run(v),
+        "hyperdht-messages" => hyperdht::run_messages(v),
+        "hashes-and-signatures" => hyperdht::run_hashes(v),
+        "hyperdht-secure-payload" => hyperdht::run_secure_payload(v),
         _ => Outcome::Unsupported(format!("suite `{suite}` is not implemented yet")),
     }
 }

@@ -13,6 +13,9 @@ const COMPLETE_SUITES: &[&str] = &[
     "noise",
     "secret-stream",
     "dht-rpc",
+    "hyperdht-messages",
+    "hashes-and-signatures",
+    "hyperdht-secure-payload",
 ];
 
 fn repo() -> PathBuf {
