@@ -14,6 +14,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod capture;
 mod compact;
 mod dht_rpc;
 mod hexutil;
@@ -56,12 +57,8 @@ pub fn check_file(path: &Path, report: &mut Report) -> Result<(), LoadError> {
             report.record(suite, &v.name, run_vector(suite, v));
         }
     } else if !file.datagrams.is_empty() {
-        for (i, _) in file.datagrams.iter().enumerate() {
-            report.record(
-                &stem,
-                &format!("datagram/{i}"),
-                Outcome::Unsupported("captured sessions are not decoded yet".into()),
-            );
+        for (i, datagram) in file.datagrams.iter().enumerate() {
+            report.record(&stem, &format!("datagram/{i}"), capture::run(datagram));
         }
     } else {
         report

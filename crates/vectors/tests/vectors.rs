@@ -16,6 +16,7 @@ const COMPLETE_SUITES: &[&str] = &[
     "hyperdht-messages",
     "hashes-and-signatures",
     "hyperdht-secure-payload",
+    "capture-hyperdht-connect",
 ];
 
 fn repo() -> PathBuf {
