@@ -1,13 +1,21 @@
 //! `plures-sync`: the command-line tool of the Plures Hyperswarm stack.
 //!
-//! Today it checks JS-recorded test vectors against the Rust implementation
-//! (`plures-sync vectors check PATH...`). The local testnet, the long-running DHT node and
-//! the `demo` of replicas syncing arrive with the DHT and swarm layers.
+//! - `plures-sync vectors check PATH...`: JS-recorded test vectors against the Rust
+//!   implementation;
+//! - `plures-sync testnet --nodes N --port P [--seconds S]`: a local dht-rpc network on
+//!   127.0.0.1 that prints its bootstrap address as one JSON line and stops when stdin
+//!   closes;
+//! - `plures-sync node [--bootstrap HOST:PORT]... [--port P] [--seconds S]`: one
+//!   long-running dht-rpc node (default bootstrap: the public hyperdht nodes).
+//!
+//! The `demo` of replicas syncing arrives with the swarm layer.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod dht;
 
 #[derive(Parser)]
 #[command(name = "plures-sync", version, about = "Plures Hyperswarm stack tool")]
@@ -22,6 +30,37 @@ enum Command {
     Vectors {
         #[command(subcommand)]
         command: VectorsCommand,
+    },
+    /// A local dht-rpc network on 127.0.0.1.
+    ///
+    /// The first node is a bootstrapper on --port (0 = a free port), the others bootstrap
+    /// from it. When all are up it prints `{"bootstrap":[{"host":"127.0.0.1","port":P}],
+    /// "nodes":N}` on stdout, then runs until stdin closes, --seconds pass or Ctrl-C.
+    /// Progress goes to stderr (RUST_LOG=info).
+    Testnet {
+        /// Number of nodes, the bootstrapper included.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        nodes: u16,
+        /// Port of the bootstrap node (0 = any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// One long-running dht-rpc node (adaptive: it joins routing tables only once it finds
+    /// itself reachable and stable, as the reference does).
+    Node {
+        /// Bootstrap node, `HOST:PORT` or `SUGGESTED_IP@HOST:PORT`; repeat for more.
+        /// Default: the public bootstrap nodes of the JS stack.
+        #[arg(long, default_values_t = dht::PUBLIC_BOOTSTRAP.map(String::from))]
+        bootstrap: Vec<String>,
+        /// Server socket port (0 = any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
     },
 }
 
@@ -42,8 +81,12 @@ enum VectorsCommand {
 }
 
 fn main() -> ExitCode {
+    // Progress at `info` unless RUST_LOG says otherwise.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -64,5 +107,30 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Testnet {
+            nodes,
+            port,
+            seconds,
+        } => run(dht::testnet(nodes.into(), port, seconds)),
+        Command::Node {
+            bootstrap,
+            port,
+            seconds,
+        } => run(dht::node(&bootstrap, port, seconds)),
+    }
+}
+
+/// Runs `f` on a multi-threaded runtime; an error is printed and exits with status 1.
+fn run(f: impl Future<Output = std::io::Result<()>>) -> ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .and_then(|rt| rt.block_on(f));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

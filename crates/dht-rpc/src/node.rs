@@ -578,6 +578,15 @@ impl Dht {
 
     // ---- the user API ----
 
+    /// Starts handling user command `command`: its requests surface as
+    /// [`Event::Request`] instead of being answered UNKNOWN_COMMAND (the same as listing it
+    /// in [`Config::commands`]).
+    pub fn register_command(&mut self, command: u64) {
+        if !self.config.commands.contains(&command) {
+            self.config.commands.push(command);
+        }
+    }
+
     /// Answers an inbound request with `value`, a fresh token and closer nodes if it had a
     /// target.
     pub fn reply(&mut self, handle: &RequestHandle, value: Option<&[u8]>) -> Result<(), Error> {

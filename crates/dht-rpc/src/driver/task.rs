@@ -1,0 +1,290 @@
+//! The task that owns the core: wait, feed, drain.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+
+use plures_udx::UdxSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep_until};
+
+use super::{
+    InboundRequest, QueryOutcome, Status, core_error, gone, query_error, request_error, v4,
+};
+use crate::command::Command;
+use crate::id::NodeId;
+use crate::io::Socket;
+use crate::node::{Config, Dht, Event, Peer, QueryId, Reply, RequestHandle, RequestId};
+use crate::token::Token;
+
+/// A command from a handle.
+#[derive(Debug)]
+pub(super) enum Cmd {
+    Request {
+        to: SocketAddrV4,
+        command: Command,
+        target: Option<NodeId>,
+        value: Option<Vec<u8>>,
+        token: Option<Token>,
+        reply: oneshot::Sender<io::Result<Reply>>,
+    },
+    Query {
+        target: NodeId,
+        command: Command,
+        value: Option<Vec<u8>>,
+        commit: bool,
+        items: mpsc::UnboundedSender<QueryItem>,
+        started: oneshot::Sender<io::Result<()>>,
+    },
+    Register(u64),
+    Answer(RequestHandle, Answer),
+    AddNode(SocketAddrV4),
+    Table(oneshot::Sender<Vec<Peer>>),
+    Destroy,
+}
+
+/// How an inbound request is answered.
+#[derive(Debug)]
+pub(super) enum Answer {
+    Reply(Option<Vec<u8>>, Option<SocketAddrV4>),
+    Error(u64),
+    Relay(SocketAddrV4, Option<Vec<u8>>),
+}
+
+/// What a [`Query`](super::Query) handle receives.
+#[derive(Debug)]
+pub(super) enum QueryItem {
+    Reply(Reply),
+    Done(io::Result<QueryOutcome>),
+}
+
+pub(super) struct Task {
+    core: Dht,
+    server: Arc<UdxSocket>,
+    client: Arc<UdxSocket>,
+    /// Weak so that the task ends when every handle is gone.
+    handle: mpsc::WeakUnboundedSender<Cmd>,
+    commands: mpsc::UnboundedReceiver<Cmd>,
+    inbound: mpsc::UnboundedSender<InboundRequest>,
+    status: watch::Sender<Status>,
+    requests: HashMap<RequestId, oneshot::Sender<io::Result<Reply>>>,
+    queries: HashMap<QueryId, mpsc::UnboundedSender<QueryItem>>,
+}
+
+/// The driver's one clock seam.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+impl Task {
+    pub(super) fn new(
+        config: Config,
+        server: Arc<UdxSocket>,
+        client: Arc<UdxSocket>,
+        handle: mpsc::WeakUnboundedSender<Cmd>,
+        commands: mpsc::UnboundedReceiver<Cmd>,
+        inbound: mpsc::UnboundedSender<InboundRequest>,
+    ) -> (Self, watch::Receiver<Status>) {
+        let core = Dht::new(config, now());
+        let (status, status_rx) = watch::channel(status_of(&core));
+        let task = Self {
+            core,
+            server,
+            client,
+            handle,
+            commands,
+            inbound,
+            status,
+            requests: HashMap::new(),
+            queries: HashMap::new(),
+        };
+        (task, status_rx)
+    }
+
+    pub(super) async fn run(mut self) {
+        let server = Arc::clone(&self.server);
+        let client = Arc::clone(&self.client);
+        loop {
+            self.drain();
+            let deadline = self.core.poll_timeout().map(Instant::from_std);
+            let timer = async {
+                match deadline {
+                    Some(d) => sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    Some(Cmd::Destroy) | None => break,
+                    Some(cmd) => self.command(cmd),
+                },
+                r = server.recv_other() => match r {
+                    Ok((data, from)) => self.datagram(Socket::Server, from, &data),
+                    Err(_) => break,
+                },
+                r = client.recv_other() => match r {
+                    Ok((data, from)) => self.datagram(Socket::Client, from, &data),
+                    Err(_) => break,
+                },
+                () = timer => self.core.handle_timeout(now()),
+            }
+        }
+        for (_, reply) in self.requests.drain() {
+            let _ = reply.send(Err(gone()));
+        }
+        for (_, items) in self.queries.drain() {
+            let _ = items.send(QueryItem::Done(Err(gone())));
+        }
+    }
+
+    fn datagram(&mut self, socket: Socket, from: SocketAddr, data: &[u8]) {
+        // Dropped datagrams are counted in the core's stats; nothing else to do.
+        let _ = self.core.handle_datagram(now(), socket, v4(from), data);
+    }
+
+    fn command(&mut self, cmd: Cmd) {
+        let now = now();
+        match cmd {
+            Cmd::Request {
+                to,
+                command,
+                target,
+                value,
+                token,
+                reply,
+            } => match self
+                .core
+                .request(now, to, command, target, value.as_deref(), token)
+            {
+                Ok(id) => {
+                    self.requests.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(core_error(e)));
+                }
+            },
+            Cmd::Query {
+                target,
+                command,
+                value,
+                commit,
+                items,
+                started,
+            } => match self
+                .core
+                .query(now, target, command, value.as_deref(), commit)
+            {
+                Ok(id) => {
+                    self.queries.insert(id, items);
+                    let _ = started.send(Ok(()));
+                }
+                Err(e) => {
+                    let _ = started.send(Err(core_error(e)));
+                }
+            },
+            Cmd::Register(command) => self.core.register_command(command),
+            Cmd::Answer(handle, how) => {
+                // A full reply queue drops the answer; the requester retries or times out.
+                let _ = match how {
+                    Answer::Reply(value, None) => self.core.reply(&handle, value.as_deref()),
+                    Answer::Reply(value, Some(to)) => {
+                        self.core.reply_to(&handle, to, value.as_deref())
+                    }
+                    Answer::Error(code) => self.core.error(&handle, code),
+                    Answer::Relay(to, value) => self.core.relay(&handle, to, value.as_deref()),
+                };
+            }
+            Cmd::AddNode(addr) => {
+                self.core.add_node(addr);
+            }
+            Cmd::Table(reply) => {
+                let peers = self
+                    .core
+                    .table()
+                    .iter()
+                    .map(|n| Peer {
+                        addr: n.addr,
+                        id: n.id,
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Cmd::Destroy => {}
+        }
+    }
+
+    /// Transmits, then events, then the status.
+    fn drain(&mut self) {
+        while let Some(t) = self.core.poll_transmit() {
+            let socket = match t.socket {
+                Socket::Server => &self.server,
+                Socket::Client => &self.client,
+                // This driver feeds no other sockets, so the core never names one.
+                Socket::Other(_) => continue,
+            };
+            // Send errors are not reported (the request times out), as in the reference.
+            let _ = socket.send_raw(t.destination.into(), &t.contents, None);
+        }
+        while let Some(event) = self.core.poll_event() {
+            self.event(event);
+        }
+        let status = status_of(&self.core);
+        self.status.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Request(request) => {
+                if let Some(commands) = self.handle.upgrade() {
+                    let _ = self.inbound.send(InboundRequest { request, commands });
+                }
+            }
+            Event::Response { request, reply } => {
+                if let Some(tx) = self.requests.remove(&request) {
+                    let _ = tx.send(Ok(reply));
+                }
+            }
+            Event::RequestFailed { request, error } => {
+                if let Some(tx) = self.requests.remove(&request) {
+                    let _ = tx.send(Err(request_error(error)));
+                }
+            }
+            Event::QueryReply { query, reply } => {
+                if let Some(tx) = self.queries.get(&query) {
+                    let _ = tx.send(QueryItem::Reply(reply));
+                }
+            }
+            Event::QueryDone {
+                query,
+                closest,
+                stats,
+                error,
+            } => {
+                if let Some(tx) = self.queries.remove(&query) {
+                    let outcome = match error {
+                        Some(e) => Err(query_error(e)),
+                        None => Ok(QueryOutcome { closest, stats }),
+                    };
+                    let _ = tx.send(QueryItem::Done(outcome));
+                }
+            }
+            // Reflected in the status.
+            _ => {}
+        }
+    }
+}
+
+fn status_of(core: &Dht) -> Status {
+    Status {
+        id: core.id(),
+        table_size: core.table().len(),
+        bootstrapped: core.is_bootstrapped(),
+        persistent: core.is_persistent(),
+        firewalled: core.is_firewalled(),
+    }
+}
