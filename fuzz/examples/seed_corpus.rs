@@ -208,6 +208,107 @@ fn extra_scripts() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Seeds of the stateful targets (scripts, see each target's module docs).
+struct StatefulSeeds {
+    udx: BTreeMap<Vec<u8>, String>,
+    dht: BTreeMap<Vec<u8>, String>,
+    secret: BTreeMap<Vec<u8>, String>,
+}
+
+fn stateful_seeds() -> StatefulSeeds {
+    let mut udx = BTreeMap::new();
+    // `udx_endpoint`: [flags] then (op, arg, ...) steps. Ops: 0/1 deliver to a/b (n, drop
+    // mask), 2 raw datagram, 3 mutated packet, 4 time, 5/6 write a/b, 7/8 end a/b,
+    // 9/10 message a/b, 11 destroy (arg > 240), 12 far probe.
+    let pump = |n: u8| [0, 7, 0, 1, 7, 0].repeat(usize::from(n));
+    let transfer = [
+        &[0u8, 5, 200, 7, 6, 30, 1, 9, 10, 10, 4][..],
+        &pump(3),
+        &[7, 0, 8, 0],
+        &pump(4),
+    ]
+    .concat();
+    udx.insert(transfer.clone(), "transfer-ended".into());
+    let lossy = [
+        &[0u8, 5, 250, 9, 5, 250, 9, 6, 40, 0][..],
+        &[0, 7, 0x55, 1, 7, 0xaa, 4, 250, 8, 0, 7, 0, 1, 7, 0, 12, 33],
+        &pump(2),
+        &[4, 200, 20, 7, 0],
+        &pump(4),
+    ]
+    .concat();
+    udx.insert(lossy, "lossy-rto".into());
+    let v6 = [&[3u8][..], &transfer[1..]].concat();
+    udx.insert(v6, "transfer-ipv6".into());
+    let forged = [
+        &[0u8, 5, 100, 0][..],
+        &pump(1),
+        &[3, 0x10, 0x05, 2, 0, 0, 4, 9, 8, 3, 1, 0x01, 0, 0, 10],
+        &[
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 2, 24, 0xff, 1, 1, 0, 0, 0, 0, 0,
+        ],
+        &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ]
+    .concat();
+    udx.insert(forged, "forged-packets".into());
+    udx.insert(
+        [
+            &[0u8, 5, 20, 0, 0, 7, 0, 11, 242, 0, 7, 0, 2, 20][..],
+            &[0xff, 1, 0, 0, 1, 0, 0, 0],
+        ]
+        .concat(),
+        "destroy-a".into(),
+    );
+
+    let mut dht = BTreeMap::new();
+    // `dht_node`: [variant, seed u16] then steps. Ops: 0 raw datagram, 1/2 response to
+    // a recent request, 3 request to the node, 4 time, 5 command.
+    for (variant, name) in [(0u8, "bootstrapper"), (1, "adaptive"), (3, "ephemeral")] {
+        let mut script = vec![variant, 7, 0];
+        // Answer the bootstrap FIND_NODEs with valid ids and closer nodes.
+        for round in 0..3u8 {
+            script.extend_from_slice(&[1, 0, 0x12 | 0x08, 0x42, 6, 1, 2, 3, 4, 5, 6]);
+            script.extend_from_slice(&[3, 1, 2, 5, 0, 0, 0x41 + round]);
+            script.extend_from_slice(&[4, 200, 10]);
+        }
+        // Requests of every kind, a user command answered, a query.
+        script.extend_from_slice(&[3, 4, 0xc2, 9, 9, 9, 0, 1]);
+        script.extend_from_slice(&[3, 5, 1, 0x50, 0x10, 0, 2]);
+        script.extend_from_slice(&[3, 6, 3, 7, 0, 3]);
+        script.extend_from_slice(&[3, 2, 4, 0x88, 0x13, 0, 4]);
+        script.extend_from_slice(&[3, 3, 5, 1, 2, 3, 0, 5]);
+        script.extend_from_slice(&[5, 3, 2, 0, 5, 2, 9, 8, 7]);
+        script.extend_from_slice(&[1, 0, 0x1a, 0x33, 2, 3, 4, 4, 255, 60, 4, 255, 60]);
+        dht.insert(script, format!("bootstrap-{name}"));
+    }
+    dht.insert(
+        vec![1, 1, 0, 0, 3, 8, 0x13, 0, 0, 0, 0, 10, 0, 0, 1, 0x49, 0xc2],
+        "raw-response".into(),
+    );
+
+    let mut secret = BTreeMap::new();
+    // `secret_stream_session`: [options, offset u16, mask] then steps. Ops: 0/1 deliver
+    // from a, 2/3 deliver from b, 4 send (bit 7: from b), 5 time.
+    let chat = [
+        4u8, 50, 0, 4, 60, 4, 0x80, 9, 0, 255, 2, 255, 4, 200, 5, 100, 1, 3,
+    ];
+    for (options, offset, mask, name) in [
+        (0u8, 0u16, 0u8, "intact"),
+        (1, 0, 0, "keepalive"),
+        (12, 0, 0, "queued-early"),
+        (0, 5, 1, "alter-handshake"),
+        (4, 200, 0x80, "alter-data"),
+        (6, 100, 4, "alter-responder"),
+    ] {
+        let seed = [&[options][..], &offset.to_le_bytes(), &[mask], &chat].concat();
+        secret.insert(seed, format!("chat-{name}"));
+    }
+    let dribble: Vec<u8> = [&[4u8, 0, 0, 0][..], &[0, 0, 2, 0].repeat(120)].concat();
+    secret.insert(dribble, "byte-by-byte".into());
+
+    StatefulSeeds { udx, dht, secret }
+}
+
 fn write(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join(name), data)
@@ -297,7 +398,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    let stateful = stateful_seeds();
     for (target, seeds) in [
+        ("udx_endpoint", &stateful.udx),
+        ("dht_node", &stateful.dht),
+        ("secret_stream_session", &stateful.secret),
         ("compact_ops", &ops_seeds),
         ("compact_roundtrip", &roundtrip_seeds),
         ("udx_packet", &udx_seeds),

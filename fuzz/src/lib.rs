@@ -11,10 +11,14 @@ use std::path::{Path, PathBuf};
 
 pub mod compact_ops;
 pub mod compact_roundtrip;
+pub mod dht_node;
 pub mod dht_rpc_packet;
 pub mod hyperdht_messages;
 pub mod noise_handshake;
 pub mod replicate_wire;
+mod script;
+pub mod secret_stream_session;
+pub mod udx_endpoint;
 pub mod udx_packet;
 
 /// A fuzz target: panics when the input shows a violated property.
@@ -29,6 +33,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("dht_rpc_packet", dht_rpc_packet::run),
     ("replicate_wire", replicate_wire::run),
     ("hyperdht_messages", hyperdht_messages::run),
+    ("udx_endpoint", udx_endpoint::run),
+    ("dht_node", dht_node::run),
+    ("secret_stream_session", secret_stream_session::run),
 ];
 
 /// The target called `name`.

@@ -41,7 +41,10 @@ fn every_target_has_a_replay_test() {
             "noise_handshake",
             "dht_rpc_packet",
             "replicate_wire",
-            "hyperdht_messages"
+            "hyperdht_messages",
+            "udx_endpoint",
+            "dht_node",
+            "secret_stream_session"
         ],
         "add a test below"
     );
@@ -80,4 +83,19 @@ fn replicate_wire_corpus() {
 #[test]
 fn hyperdht_messages_corpus() {
     replay("hyperdht_messages");
+}
+
+#[test]
+fn udx_endpoint_corpus() {
+    replay("udx_endpoint");
+}
+
+#[test]
+fn dht_node_corpus() {
+    replay("dht_node");
+}
+
+#[test]
+fn secret_stream_session_corpus() {
+    replay("secret_stream_session");
 }
