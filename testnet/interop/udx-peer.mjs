@@ -1,22 +1,30 @@
-// Interop peer for the Rust UDX driver (crates/udx/tests/js_interop.rs).
+// Interop peer for the Rust UDX driver (crates/udx/tests/js_interop.rs, js_relay.rs,
+// netns_loss.rs).
 //
-// Binds a udx-native socket on 127.0.0.1 port 0 and prints {"event":"listening","port":P}.
+// Binds a udx-native socket on 127.0.0.1 (or `--host H`) port 0 and prints
+// {"event":"listening","port":P}.
 // Then reads one JSON command per line on stdin:
-//   {"cmd":"connect","id":L,"remoteId":R,"port":P[,"host":H][,"mode":"sink"|"echo"]}
+//   {"cmd":"connect","id":L,"remoteId":R,"port":P[,"host":H][,"mode":"sink"|"echo"]
+//    [,"autoEnd":false]}
 //        create stream L and connect it to stream R at H:P          -> {"event":"connected"}
 //        sink (default): count and hash received bytes; echo: write them back.
-//        On the peer's END, either mode ends its own side too.
+//        On the peer's END, either mode ends its own side too, unless autoEnd is false
+//        (then only `send` or `end` ends it).
 //   {"cmd":"send","bytes":N}   write N bytes of the pattern (byte i = i % 251), then end
 //                                                                  -> {"event":"sent",...}
 //   {"cmd":"end"}              end the local side
 //   {"cmd":"message","hex":H}  send one unreliable message         -> {"event":"message-sent"}
 //   {"cmd":"destroy"}          destroy the stream
+//   {"cmd":"stats"}            -> {"event":"stats","stats":{...}}
 // Events on stdout, one JSON object per line:
 //   {"event":"end","bytes":n,"sha256":hex}   the peer's END (bytes received before it)
 //   {"event":"finish"}                       our END was flushed
 //   {"event":"message","hex":hex}
 //   {"event":"error","code":code,"message":text}
-//   {"event":"close"}
+//   {"event":"close","stats":{...}}
+// stats: the udx-native stream counters (retransmits, rtoCount, fastRecoveries,
+// packetsTransmitted, bytesTransmitted, packetsReceived, bytesReceived, rtt, mtu).
+// udx-native reads retransmits and fastRecoveries through 16-bit views: they wrap at 65536.
 // The process exits when stdin closes.
 import crypto from 'node:crypto'
 import readline from 'node:readline'
@@ -32,9 +40,12 @@ const CHUNK = 65536
 const PATTERN = Buffer.alloc(PERIOD * 512 + CHUNK)
 for (let i = 0; i < PATTERN.length; i++) PATTERN[i] = i % PERIOD
 
+const hostArg = process.argv.indexOf('--host')
+const HOST = hostArg === -1 ? '127.0.0.1' : process.argv[hostArg + 1]
+
 const udx = new UDX()
 const socket = udx.createSocket()
-socket.bind(0, '127.0.0.1')
+socket.bind(0, HOST)
 emit({ event: 'listening', port: socket.address().port })
 
 let stream = null
@@ -48,8 +59,19 @@ function endOnce () {
   stream.end()
 }
 
+function stats () {
+  if (!stream) return null
+  const out = {}
+  for (const k of ['retransmits', 'rtoCount', 'fastRecoveries', 'packetsTransmitted',
+    'bytesTransmitted', 'packetsReceived', 'bytesReceived', 'rtt', 'mtu']) {
+    try { out[k] = stream[k] } catch { out[k] = null }
+  }
+  return out
+}
+
 function connect (cmd) {
   const mode = cmd.mode || 'sink'
+  const autoEnd = cmd.autoEnd !== false
   stream = udx.createStream(cmd.id)
   stream.on('data', (data) => {
     received += data.length
@@ -64,13 +86,13 @@ function connect (cmd) {
   })
   stream.on('end', () => {
     emit({ event: 'end', bytes: received, sha256: mode === 'echo' ? null : hash.digest('hex') })
-    endOnce()
+    if (autoEnd) endOnce()
   })
   stream.on('finish', () => emit({ event: 'finish' }))
   stream.on('message', (buf) => emit({ event: 'message', hex: buf.toString('hex') }))
   stream.on('error', (err) => emit({ event: 'error', code: err.code || null, message: String(err.message) }))
   stream.on('close', () => {
-    emit({ event: 'close' })
+    emit({ event: 'close', stats: stats() })
     socket.close()
   })
   stream.connect(socket, cmd.remoteId, cmd.port, cmd.host || '127.0.0.1')
@@ -103,6 +125,7 @@ async function run (cmd) {
       emit({ event: 'message-sent' })
       break
     case 'destroy': stream.destroy(); break
+    case 'stats': emit({ event: 'stats', stats: stats() }); break
     default: emit({ event: 'error', code: 'EBADCMD', message: 'unknown command ' + cmd.cmd })
   }
 }
