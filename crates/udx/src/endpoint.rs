@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::congestion::CongestionController;
 use crate::error::StreamError;
 use crate::seq::seq_max;
@@ -120,6 +122,11 @@ pub struct StreamConfig {
     /// The congestion controller; `None` for [`Bbr`](crate::congestion::Bbr), as in
     /// libudx ([`NewReno`](crate::congestion::NewReno) is the alternative).
     pub congestion: Option<Box<dyn CongestionController>>,
+    /// Search for a larger MTU than the base 1200 by padding DATA packets into probes
+    /// (§9), as libudx does. Off by default in the core (every packet is then sized for
+    /// 1200, which is always safe); the driver's `UdxSocket::create_stream` turns
+    /// it on.
+    pub mtu_probing: bool,
 }
 
 impl StreamConfig {
@@ -127,6 +134,13 @@ impl StreamConfig {
     #[must_use]
     pub fn with_firewall(mut self, firewall: Firewall) -> Self {
         self.firewall = firewall;
+        self
+    }
+
+    /// The defaults with MTU probing switched on or off.
+    #[must_use]
+    pub const fn with_mtu_probing(mut self, on: bool) -> Self {
+        self.mtu_probing = on;
         self
     }
 
@@ -261,6 +275,18 @@ impl Endpoint {
     /// [`poll_transmit`](Self::poll_transmit) are coalesced into full packets; a partly
     /// filled packet is sent when `poll_transmit` is called and the window allows.
     pub fn write(&mut self, now: Instant, id: u32, data: &[u8]) -> Result<bool, StreamError> {
+        self.write_bytes(now, id, Bytes::copy_from_slice(data))
+    }
+
+    /// [`write`](Self::write) without a copy: the stream keeps `data` and cuts its
+    /// packets' payloads out of it (a `Vec<u8>` converts for free).
+    pub fn write_bytes(
+        &mut self,
+        now: Instant,
+        id: u32,
+        data: impl Into<Bytes>,
+    ) -> Result<bool, StreamError> {
+        let data = data.into();
         self.with_stream(now, id, |s, _| {
             if !s.is_connected() {
                 return Err(StreamError::NotConnected);
@@ -519,6 +545,13 @@ impl Endpoint {
     pub fn max_payload(&self, id: u32) -> Option<usize> {
         let s = self.streams.get(&id)?;
         Some(s.remote.map_or(s.max_payload(), |r| max_payload(&r.addr)))
+    }
+
+    /// The IP MTU stream `id` sizes its DATA packets for: the base 1200 until MTU
+    /// probing (§9, [`StreamConfig::mtu_probing`]) has confirmed more.
+    #[must_use]
+    pub fn mtu(&self, id: u32) -> Option<usize> {
+        self.streams.get(&id).map(Stream::mtu)
     }
 
     /// The endpoint's counters.

@@ -55,11 +55,15 @@
 //!
 //! # What is implemented, and what is not (yet)
 //!
-//! - MTU: packets are sized for the base MTU 1200 (payload 1152 to IPv4, 1132 to IPv6
-//!   remotes, so no datagram exceeds 1172 bytes). MTU probing (§9) is **not** done;
-//!   the spec says staying at 1200 is always safe. Received `doff` padding is skipped.
+//! - MTU: packets start at the base MTU 1200 (payload 1152 to IPv4, 1132 to IPv6
+//!   remotes). With [`StreamConfig::mtu_probing`] (on in `UdxSocket::create_stream`,
+//!   off by default in the core) a stream searches up to 1500 as §9 describes: one fresh
+//!   DATA packet at a time padded (`doff`) to the target, +32 per acked probe, a lost
+//!   probe resent unpadded and not counted as congestion, three lost probes in a row end
+//!   the search; [`Endpoint::mtu`] reports where it stands. The OS path MTU is not
+//!   queried (the spec's "unavailable → 1500"). Received `doff` padding is skipped.
 //! - Congestion control: BBR v1-style in packets (`congestion/bbr.rs`, §8.5) by default,
-//!   without the ACK-aggregation allowance and the long-term bandwidth model; NewReno
+//!   with the ACK-aggregation allowance, without the long-term bandwidth model; NewReno
 //!   (`congestion/reno.rs`) can be chosen per stream. Delivery-rate samples follow the
 //!   `tcp_rate.c` scheme (`stream/rate.rs`).
 //! - Pacing: the token bucket of §7 (initial 25 000 bytes; when empty, refilled by
@@ -87,16 +91,19 @@
 //!   [`CloseReason::TimedOut`].
 //! - Relaying forwards datagrams verbatim (id rewritten), so a relayed datagram may be
 //!   as large as what the peer sent; everything the endpoint builds itself stays within
-//!   the base MTU.
-//!
-//! Not yet: MTU probing, BBR's ACK-aggregation allowance.
+//!   the MTU the stream has confirmed (the base MTU unless it probes).
+//! - Written bytes are queued as the chunks they came in ([`Endpoint::write_bytes`]
+//!   takes them without a copy); a packet's payload is a slice of a chunk, shared by its
+//!   retransmissions.
 //!
 //! # The tokio driver
 //!
 //! With the default feature `tokio`, [`driver`] runs an endpoint on a real UDP socket:
 //! [`UdxSocket`] (one background task per socket; non-UDX datagrams come out of
 //! [`UdxSocket::recv_other`] unchanged, raw datagrams with their own TTL go out through
-//! [`UdxSocket::send_raw`]) and [`UdxStream`] (`AsyncRead` + `AsyncWrite`, messages,
+//! [`UdxSocket::send_raw`]; datagrams leave in GSO batches and arrive through
+//! `recvmmsg`/GRO, via quinn-udp, falling back to one per call where the kernel lacks
+//! them) and [`UdxStream`] (`AsyncRead` + `AsyncWrite`, messages,
 //! END on shutdown, destroy; errors as `std::io::Error`). Without the feature the crate
 //! is the sans-IO core only and needs no tokio.
 //!

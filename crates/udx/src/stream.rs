@@ -13,18 +13,23 @@ use crate::endpoint::{CloseReason, Event, Firewall, SocketId, StreamConfig, Tran
 use crate::seq::{seq_diff, seq_ge, seq_gt, seq_lt};
 use crate::wire::{MAX_SACK_BLOCKS, Packet, PacketType, Repr, SackBlock, SackList};
 
+mod mtu;
+mod queue;
 mod rate;
 mod rtt;
 mod send;
 
+use mtu::MtuSearch;
+use queue::SendQueue;
 use rate::RateSampler;
 use rtt::RttEstimator;
 pub(crate) use send::SentPacket;
 
 /// The receive window every packet advertises, like udx-native (`UDX_DEFAULT_RWND_MAX`).
 pub const RWND: u32 = 4_194_304;
-/// The MTU used for packetisation (`UDX_MTU_BASE`); no MTU probing is done.
-pub const BASE_MTU: usize = 1200;
+/// The MTU every stream starts with (`UDX_MTU_BASE`); MTU probing (§9) may raise a
+/// stream's packet size up to an IP MTU of 1500.
+pub const BASE_MTU: usize = mtu::MTU_BASE;
 /// IPv4 + UDP + UDX header bytes.
 const IPV4_OVERHEAD: usize = 48;
 /// IPv6 + UDP + UDX header bytes (also used for IPv4-mapped addresses).
@@ -152,7 +157,7 @@ pub(crate) struct Stream {
     pub(crate) seq: u32,
     remote_acked: u32,
     /// Written bytes not yet packetised.
-    pending: VecDeque<u8>,
+    pending: SendQueue,
     /// Packets `[remote_acked, seq)`, index = `seq - remote_acked`.
     sent: VecDeque<SentPacket>,
     /// Packets declared lost and not yet resent, by position in the stream's send
@@ -189,6 +194,8 @@ pub(crate) struct Stream {
     /// Send one new packet ignoring the window (tail-loss probe).
     force_one: bool,
     rate: RateSampler,
+    /// The MTU search (§9).
+    mtu: MtuSearch,
     /// Pacing token bucket in bytes (§7): may go negative by one packet.
     pacing_tokens: i64,
     /// When the bucket was found empty.
@@ -215,7 +222,7 @@ impl Stream {
             ack_needed: false,
             seq,
             remote_acked: seq,
-            pending: VecDeque::new(),
+            pending: SendQueue::default(),
             sent: VecDeque::new(),
             lost: BTreeSet::new(),
             sent_base: 0,
@@ -243,6 +250,7 @@ impl Stream {
             change: None,
             force_one: false,
             rate: RateSampler::default(),
+            mtu: MtuSearch::new(config.mtu_probing),
             pacing_tokens: send::INITIAL_PACING_TOKENS,
             pacing_empty_at: None,
             pacing_deadline: None,

@@ -62,7 +62,8 @@ impl UdxSocket {
         let local_addr = socket.local_addr()?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (others_tx, others) = mpsc::channel(OTHERS_QUEUE);
-        runtime.spawn(Driver::new(socket, commands_rx, others_tx).run());
+        let driver = Driver::new(socket, commands_rx, others_tx)?;
+        runtime.spawn(driver.run());
         Ok(Self {
             commands,
             others: Mutex::new(others),
@@ -76,10 +77,11 @@ impl UdxSocket {
         self.local_addr
     }
 
-    /// Creates a stream with local id `id` and the default options (udx-native's
-    /// `createStream(id)`: packets before `connect` are dropped).
+    /// Creates a stream with local id `id` and udx-native's defaults (`createStream(id)`):
+    /// packets before `connect` are dropped, and MTU probing is on.
     pub async fn create_stream(&self, id: u32) -> io::Result<UdxStream> {
-        self.create_stream_with(id, StreamConfig::default()).await
+        let config = StreamConfig::default().with_mtu_probing(true);
+        self.create_stream_with(id, config).await
     }
 
     /// Creates a stream with local id `id` and the given options.

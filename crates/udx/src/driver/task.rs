@@ -1,11 +1,13 @@
 //! The background task: one UDP socket, one [`Endpoint`], commands from the handles.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use quinn_udp::{RecvMeta, UdpSocketState};
 use socket2::SockRef;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -17,12 +19,23 @@ use crate::{
 const SOCKET: SocketId = SocketId(0);
 /// The socket's TTL outside per-datagram overrides (`UDX_DEFAULT_TTL`).
 pub(super) const DEFAULT_TTL: u32 = 64;
-/// Receive buffer. Larger than libudx's 2048 so that non-UDX datagrams reach
-/// [`recv_other`](super::UdxSocket::recv_other) unchanged.
-const RECV_BUF: usize = 65_536;
-/// How many ready datagrams or queued commands are taken in one go before the endpoint is
+/// One receive slot. Larger than libudx's 2048 so that non-UDX datagrams reach
+/// [`recv_other`](super::UdxSocket::recv_other) unchanged, and so that a slot holds a
+/// GRO-coalesced run of datagrams.
+const RECV_SLOT: usize = 65_536;
+/// Receive slots filled by one `recvmmsg`.
+const RECV_SLOTS: usize = if quinn_udp::BATCH_SIZE < 16 {
+    quinn_udp::BATCH_SIZE
+} else {
+    16
+};
+/// How many queued commands, or receive calls, are taken in one go before the endpoint is
 /// drained.
 const BATCH: usize = 256;
+/// Receive calls (each up to [`RECV_SLOTS`] slots) before the endpoint is drained.
+const RECV_ROUNDS: usize = 8;
+/// The most bytes one GSO send carries (UDP length field, minus headroom for headers).
+const GSO_MAX_BYTES: usize = 64_000;
 
 /// The clock seam: every `now` the endpoint sees comes from here. Tokio's clock, so a
 /// runtime with paused time drives the endpoint too.
@@ -149,7 +162,7 @@ impl Slot {
 /// What woke the loop.
 enum Wake {
     Command(Option<Command>),
-    Datagram(io::Result<(usize, SocketAddr)>),
+    Readable(io::Result<()>),
     Timer,
 }
 
@@ -163,17 +176,27 @@ pub(super) struct Driver {
     others: mpsc::Sender<(Vec<u8>, SocketAddr)>,
     slots: HashMap<u32, Slot>,
     next_generation: u64,
-    buf: Vec<u8>,
+    /// Batched I/O: GSO sends, `recvmmsg` with GRO (quinn-udp).
+    state: UdpSocketState,
+    /// [`RECV_SLOTS`] slots of [`RECV_SLOT`] bytes.
+    recv_buf: Vec<u8>,
+    meta: Vec<RecvMeta>,
+    /// Datagrams to one destination gathered for one GSO send.
+    send_buf: Vec<u8>,
 }
 
 impl Driver {
+    /// Fails if the socket cannot be prepared for batched I/O.
     pub(super) fn new(
         socket: UdpSocket,
         commands: mpsc::UnboundedReceiver<Command>,
         others: mpsc::Sender<(Vec<u8>, SocketAddr)>,
-    ) -> Self {
+    ) -> io::Result<Self> {
         let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
-        Self {
+        // Also sets "don't fragment" (`IP_PMTUDISC_PROBE`), as libudx does at bind (§2),
+        // and enables GRO where the kernel has it.
+        let state = UdpSocketState::new((&socket).into())?;
+        Ok(Self {
             endpoint: Endpoint::new(),
             socket,
             v6,
@@ -181,8 +204,11 @@ impl Driver {
             others,
             slots: HashMap::new(),
             next_generation: 0,
-            buf: vec![0; RECV_BUF],
-        }
+            state,
+            recv_buf: vec![0; RECV_SLOTS * RECV_SLOT],
+            meta: vec![RecvMeta::default(); RECV_SLOTS],
+            send_buf: Vec::new(),
+        })
     }
 
     /// Runs until every handle is dropped.
@@ -198,7 +224,7 @@ impl Driver {
             let wake = tokio::select! {
                 biased;
                 c = self.commands.recv() => Wake::Command(c),
-                r = self.socket.recv_from(&mut self.buf) => Wake::Datagram(r),
+                r = self.socket.readable() => Wake::Readable(r),
                 () = &mut sleep, if deadline.is_some() => Wake::Timer,
             };
             match wake {
@@ -212,18 +238,9 @@ impl Driver {
                         }
                     }
                 }
-                Wake::Datagram(r) => {
-                    if let Ok((len, from)) = r {
-                        self.datagram(len, from);
-                    }
-                    for _ in 0..BATCH {
-                        match self.socket.try_recv_from(&mut self.buf) {
-                            Ok((len, from)) => self.datagram(len, from),
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            // ICMP errors of earlier sends (ECONNREFUSED) and the like:
-                            // nothing to do, keep reading.
-                            Err(_) => {}
-                        }
+                Wake::Readable(r) => {
+                    if r.is_ok() {
+                        self.receive();
                     }
                 }
                 Wake::Timer => {}
@@ -241,28 +258,91 @@ impl Driver {
         self.drain().await;
     }
 
-    /// Sends what the endpoint has to send, then delivers its events.
-    async fn drain(&mut self) {
-        while let Some(t) = self.endpoint.poll_transmit() {
-            send(&self.socket, self.v6, t).await;
+    /// Reads what the socket has ready, in batches, and feeds it to the endpoint.
+    fn receive(&mut self) {
+        for _ in 0..RECV_ROUNDS {
+            let mut slices: Vec<IoSliceMut<'_>> = self
+                .recv_buf
+                .chunks_mut(RECV_SLOT)
+                .map(IoSliceMut::new)
+                .collect();
+            let (socket, state, meta) = (&self.socket, &self.state, &mut self.meta);
+            let r = socket.try_io(Interest::READABLE, || {
+                state.recv(socket.into(), &mut slices, meta)
+            });
+            drop(slices);
+            let n = match r {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ICMP errors of earlier sends (ECONNREFUSED) and the like: nothing to
+                // do, keep reading.
+                Err(_) => continue,
+            };
+            for (slot, meta) in self.recv_buf.chunks(RECV_SLOT).zip(&self.meta).take(n) {
+                let from = unmap(meta.addr);
+                let Some(bytes) = slot.get(..meta.len) else {
+                    continue;
+                };
+                // A GRO slot holds datagrams of `stride` bytes each (the last may be
+                // shorter).
+                let stride = if meta.stride == 0 {
+                    meta.len
+                } else {
+                    meta.stride
+                };
+                for datagram in bytes.chunks(stride.max(1)) {
+                    feed(&mut self.endpoint, &self.others, from, datagram);
+                }
+            }
         }
+    }
+
+    /// Sends what the endpoint has to send, then delivers its events. Consecutive
+    /// datagrams of one size to one destination leave in one GSO send where the kernel
+    /// supports it.
+    async fn drain(&mut self) {
+        let mut batch: Option<(SocketAddr, usize, usize)> = None;
+        while let Some(t) = self.endpoint.poll_transmit() {
+            if t.ttl.is_some() || t.contents.is_empty() {
+                self.flush_batch(&mut batch).await;
+                send_one(&self.socket, &self.state, self.v6, &t).await;
+                continue;
+            }
+            let len = t.contents.len();
+            if let Some((dest, size, count)) = batch {
+                let max = self.state.max_gso_segments().min(GSO_MAX_BYTES / size);
+                if dest != t.destination || len > size || count >= max {
+                    self.flush_batch(&mut batch).await;
+                }
+            }
+            let (_, size, count) = batch.get_or_insert((t.destination, len, 0));
+            self.send_buf.extend_from_slice(&t.contents);
+            *count += 1;
+            // A shorter datagram can only be the last of a GSO send.
+            if len < *size {
+                self.flush_batch(&mut batch).await;
+            }
+        }
+        self.flush_batch(&mut batch).await;
         while let Some(e) = self.endpoint.poll_event() {
             self.event(e);
         }
     }
 
-    fn datagram(&mut self, len: usize, from: SocketAddr) {
-        let from = unmap(from);
-        let Some(bytes) = self.buf.get(..len) else {
+    /// Sends the gathered datagrams (`destination`, segment size, count).
+    async fn flush_batch(&mut self, batch: &mut Option<(SocketAddr, usize, usize)>) {
+        let Some((destination, size, count)) = batch.take() else {
             return;
         };
-        match self.endpoint.handle_datagram(now(), SOCKET, from, bytes) {
-            Received::Consumed => {}
-            // A full queue drops the datagram, as a full socket buffer would.
-            Received::NotUdx => {
-                let _ = self.others.try_send((bytes.to_vec(), from));
-            }
-        }
+        let transmit = quinn_udp::Transmit {
+            destination: map(self.v6, destination),
+            ecn: None,
+            contents: &self.send_buf,
+            segment_size: (count > 1).then_some(size),
+            src_ip: None,
+        };
+        send(&self.socket, &self.state, &transmit).await;
+        self.send_buf.clear();
     }
 
     fn live(&self, key: Key) -> Result<(), StreamError> {
@@ -297,7 +377,7 @@ impl Driver {
             Command::Write { key, data, reply } => {
                 match self
                     .live(key)
-                    .and_then(|()| self.endpoint.write(t, key.id, &data))
+                    .and_then(|()| self.endpoint.write_bytes(t, key.id, data))
                 {
                     Ok(true) => {
                         let _ = reply.send(Ok(()));
@@ -459,20 +539,64 @@ impl Driver {
     }
 }
 
-/// Sends one datagram; `&UdpSocket` rather than `&Driver` keeps the task `Send`.
-async fn send(socket: &UdpSocket, v6: bool, t: Transmit) {
-    let destination = match t.destination {
+/// Feeds one received datagram to the endpoint; what is not UDX goes to
+/// [`recv_other`](super::UdxSocket::recv_other).
+fn feed(
+    endpoint: &mut Endpoint,
+    others: &mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    from: SocketAddr,
+    bytes: &[u8],
+) {
+    match endpoint.handle_datagram(now(), SOCKET, from, bytes) {
+        Received::Consumed => {}
+        // A full queue drops the datagram, as a full socket buffer would.
+        Received::NotUdx => {
+            let _ = others.try_send((bytes.to_vec(), from));
+        }
+    }
+}
+
+/// The destination as the socket needs it: v4-mapped on an IPv6 socket.
+fn map(v6: bool, destination: SocketAddr) -> SocketAddr {
+    match destination {
         SocketAddr::V4(a) if v6 => SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port()),
         d => d,
-    };
+    }
+}
+
+/// Sends one datagram, with its own TTL if it has one.
+async fn send_one(socket: &UdpSocket, state: &UdpSocketState, v6: bool, t: &Transmit) {
     let ttl = t.ttl.filter(|&ttl| ttl > 0).map(u32::from);
     if let Some(ttl) = ttl {
         set_ttl(socket, v6, ttl);
     }
-    // Send errors are swallowed, as udx-native does; UDX retransmits.
-    let _ = socket.send_to(&t.contents, destination).await;
+    let transmit = quinn_udp::Transmit {
+        destination: map(v6, t.destination),
+        ecn: None,
+        contents: &t.contents,
+        segment_size: None,
+        src_ip: None,
+    };
+    send(socket, state, &transmit).await;
     if ttl.is_some() {
         set_ttl(socket, v6, DEFAULT_TTL);
+    }
+}
+
+/// Sends a datagram (or a GSO run), waiting while the socket buffer is full. Other send
+/// errors are swallowed, as udx-native does; UDX retransmits. A kernel without GSO makes
+/// quinn-udp turn segmentation off after the first failed run.
+async fn send(socket: &UdpSocket, state: &UdpSocketState, transmit: &quinn_udp::Transmit<'_>) {
+    loop {
+        if socket.writable().await.is_err() {
+            return;
+        }
+        match socket.try_io(Interest::WRITABLE, || state.try_send(socket.into(), transmit)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // Any other failure (EMSGSIZE for an MTU probe larger than the path, an
+            // unreachable destination) is the loss of one datagram: UDX retransmits.
+            _ => return,
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use super::rate::{Prior, TxState};
 use super::{CaState, Io, LocalEnd, Remote, Stream, max_payload, push_repr};
 use crate::congestion::AckSample;
@@ -41,7 +43,7 @@ enum PacketState {
 pub(crate) struct SentPacket {
     seq: u32,
     packet_type: PacketType,
-    payload: Vec<u8>,
+    payload: Bytes,
     /// The destination at first transmission; retransmissions keep it (§5.6).
     dest: Remote,
     time_sent: Instant,
@@ -90,8 +92,8 @@ impl Rack {
 impl Stream {
     /// Appends bytes to the send queue; `false` when the caller should wait for
     /// [`Event::Drained`].
-    pub(crate) fn write(&mut self, data: &[u8]) -> bool {
-        self.pending.extend(data);
+    pub(crate) fn write(&mut self, data: Bytes) -> bool {
+        self.pending.push(data);
         let ok = self.queued_bytes() < self.watermark();
         if !ok {
             self.want_drain = true;
@@ -124,6 +126,24 @@ impl Stream {
             })
     }
 
+    /// IP + UDP + UDX header bytes towards the remote.
+    fn overhead(&self) -> usize {
+        match self.remote.map(|r| r.addr) {
+            Some(std::net::SocketAddr::V4(_)) => super::IPV4_OVERHEAD,
+            _ => super::IPV6_OVERHEAD,
+        }
+    }
+
+    /// The confirmed IP MTU.
+    pub(crate) const fn mtu(&self) -> usize {
+        self.mtu.mtu()
+    }
+
+    /// The DATA payload at the MTU found so far (the base MTU's until probing raises it).
+    pub(crate) fn data_payload(&self) -> usize {
+        self.mtu.mtu().saturating_sub(self.overhead())
+    }
+
     fn queued_bytes(&self) -> usize {
         self.pending.len() + self.unacked_bytes
     }
@@ -133,7 +153,9 @@ impl Stream {
         let rwnd_packets = if self.send_rwnd == 0 {
             0
         } else {
-            let mp = u32::try_from(self.max_payload()).unwrap_or(u32::MAX).max(1);
+            let mp = u32::try_from(self.data_payload())
+                .unwrap_or(u32::MAX)
+                .max(1);
             (self.send_rwnd / mp).max(1)
         };
         self.cc.window().min(rwnd_packets)
@@ -207,21 +229,41 @@ impl Stream {
         if self.pacing_tokens > 0 {
             return true;
         }
+        let rate = rate.max(self.pacing_floor());
         let empty_at = *self.pacing_empty_at.get_or_insert(now);
         let elapsed = now.saturating_duration_since(empty_at);
         if elapsed >= PACING_TICK {
-            let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-            let tokens = ms.saturating_mul(rate) / 1000;
-            self.pacing_tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
-            self.pacing_empty_at = None;
-            self.pacing_deadline = None;
-            if self.pacing_tokens > 0 {
+            // The refill uses the exact elapsed time. Truncating it to whole milliseconds
+            // (a timer set 1 ms ahead often fires 1.9 ms later) starves the sender, and
+            // BBR then measures its own starved rate as the bandwidth.
+            let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+            let tokens = us.saturating_mul(rate) / 1_000_000;
+            if tokens > 0 {
+                self.pacing_tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
+                self.pacing_empty_at = None;
+                self.pacing_deadline = None;
                 return true;
             }
-            self.pacing_empty_at = Some(now);
+            // Nothing earned yet: keep counting from when the bucket ran dry (restarting
+            // would never earn a token at a slow rate) and look again a tick from now.
+            self.pacing_deadline = Some(now + PACING_TICK);
+            return false;
         }
-        self.pacing_deadline = self.pacing_empty_at.map(|t| t + PACING_TICK);
+        self.pacing_deadline = Some(empty_at + PACING_TICK);
         false
+    }
+
+    /// The slowest pacing rate, in bytes per second: the minimum window (4 packets) per
+    /// smoothed RTT. The window already limits the sender to that much per round trip, so
+    /// pacing slower only starves it — and BBR would then measure the starved rate as the
+    /// bandwidth and never recover (found by the `udx_endpoint` fuzz target after a long
+    /// idle period). Without an RTT sample there is no floor.
+    fn pacing_floor(&self) -> u64 {
+        let srtt_us = u64::try_from(self.rtt.srtt().as_micros()).unwrap_or(u64::MAX);
+        if srtt_us == 0 {
+            return 0;
+        }
+        (4 * self.max_payload() as u64).saturating_mul(1_000_000) / srtt_us
     }
 
     fn spend_tokens(&mut self, bytes: usize) {
@@ -231,13 +273,10 @@ impl Stream {
 
     fn send_new(&mut self, io: &mut Io<'_>, remote: Remote) -> bool {
         let (packet_type, payload) = if !self.pending.is_empty() {
-            let n = self.pending.len().min(self.max_payload());
-            (
-                PacketType::DATA,
-                self.pending.drain(..n).collect::<Vec<u8>>(),
-            )
+            let n = self.pending.len().min(self.data_payload());
+            (PacketType::DATA, self.pending.take(n))
         } else if self.local_end == LocalEnd::Queued {
-            (PacketType::END, Vec::new())
+            (PacketType::END, Bytes::new())
         } else {
             return false;
         };
@@ -248,10 +287,18 @@ impl Stream {
         }
         let mut repr = Repr::new(packet_type, remote.id, RWND, seq, self.ack);
         repr.payload = &payload;
+        // A fresh DATA packet, not a loss probe, outside a change of remote, may be
+        // padded into the next MTU probe (§9).
+        if packet_type == PacketType::DATA && !self.force_one && self.change.is_none() {
+            if let Some(padding) = self.mtu.padding_for(payload.len() + self.overhead()) {
+                repr.padding = padding;
+                self.mtu.on_probe_sent(seq);
+            }
+        }
         push_repr(io, remote, &repr);
         let len = payload.len();
         let tx = self.rate.on_send(io.now, self.in_flight);
-        self.spend_tokens(repr_len(len));
+        self.spend_tokens(repr_len(len) + usize::from(repr.padding));
         self.sent.push_back(SentPacket {
             seq,
             packet_type,
@@ -338,16 +385,20 @@ impl Stream {
         quarter.min(self.rtt.srtt())
     }
 
-    fn mark_lost(&mut self, i: usize) {
-        if let Some(p) = self.sent.get_mut(i) {
-            match p.state {
-                PacketState::InFlight => self.in_flight = self.in_flight.saturating_sub(1),
-                PacketState::Sacked => self.sacked = self.sacked.saturating_sub(1),
-                PacketState::Lost => return,
-            }
-            p.state = PacketState::Lost;
-            self.lost.insert(self.sent_base + i as u64);
+    /// Marks `sent[i]` lost; returns whether that says something about congestion (a
+    /// lost MTU probe does not: it was too big, and goes again without padding).
+    fn mark_lost(&mut self, i: usize) -> bool {
+        let Some(p) = self.sent.get_mut(i) else {
+            return false;
+        };
+        match p.state {
+            PacketState::InFlight => self.in_flight = self.in_flight.saturating_sub(1),
+            PacketState::Sacked => self.sacked = self.sacked.saturating_sub(1),
+            PacketState::Lost => return false,
         }
+        p.state = PacketState::Lost;
+        self.lost.insert(self.sent_base + i as u64);
+        !self.mtu.on_lost(p.seq)
     }
 
     /// Sender-side processing of an incoming packet's ack, window and SACK fields (§8.1).
@@ -380,6 +431,9 @@ impl Stream {
             }
             self.sent_base += 1;
             self.remote_acked = self.remote_acked.wrapping_add(1);
+            if p.state != PacketState::Lost {
+                self.mtu.on_acked(p.seq, p.retransmitted);
+            }
             self.unacked_bytes = self.unacked_bytes.saturating_sub(p.payload.len());
             match p.state {
                 PacketState::InFlight => self.in_flight = self.in_flight.saturating_sub(1),
@@ -418,6 +472,7 @@ impl Stream {
                     }
                 }
                 p.state = PacketState::Sacked;
+                self.mtu.on_acked(p.seq, p.retransmitted);
                 self.sacked += 1;
                 delivered += 1;
                 self.rate.on_delivered(now, &mut prior, &p.tx, p.time_sent);
@@ -446,6 +501,7 @@ impl Stream {
             0
         };
         if delivered > 0 {
+            self.mtu.on_first_ack();
             let sample = AckSample::new(delivered, rtt, self.in_flight).with_rate(
                 lost,
                 self.rate.delivered(),
@@ -514,19 +570,18 @@ impl Stream {
             }
             let deadline = p.time_sent + wait;
             if deadline <= now {
-                self.mark_lost(i);
-                lost += 1;
+                self.stats.rack_losses += 1;
+                if self.mark_lost(i) {
+                    lost += 1;
+                }
             } else if self.reorder_deadline.is_none_or(|d| deadline < d) {
                 self.reorder_deadline = Some(deadline);
             }
         }
-        if lost > 0 {
-            self.stats.rack_losses += u64::from(lost);
-            if self.recovery == CaState::Open {
-                self.recovery = CaState::Recovery;
-                self.high_seq = self.seq;
-                self.cc.on_congestion_event(now, self.in_flight);
-            }
+        if lost > 0 && self.recovery == CaState::Open {
+            self.recovery = CaState::Recovery;
+            self.high_seq = self.seq;
+            self.cc.on_congestion_event(now, self.in_flight);
         }
         lost
     }
@@ -593,7 +648,7 @@ impl Stream {
                 return;
             }
             p.rto_timeouts += 1;
-            self.mark_lost(i);
+            let _ = self.mark_lost(i);
         }
         self.recovery = CaState::Loss;
         self.high_seq = self.seq;

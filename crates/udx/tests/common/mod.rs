@@ -175,6 +175,8 @@ pub(crate) struct Peer {
     /// The largest datagram the endpoint produced.
     pub(crate) max_datagram: usize,
     pub(crate) not_udx: u64,
+    /// Streams opened from now on search for a larger MTU (§9).
+    pub(crate) mtu_probing: bool,
     rtt: RttProbe,
     /// (local id, when the ack arrived, RTT).
     pub(crate) rtt_samples: Vec<(u32, Instant, Duration)>,
@@ -189,6 +191,7 @@ impl Peer {
             remote_of: BTreeMap::new(),
             max_datagram: 0,
             not_udx: 0,
+            mtu_probing: false,
             rtt: RttProbe::default(),
             rtt_samples: Vec::new(),
         }
@@ -203,7 +206,8 @@ impl Peer {
         remote: SocketAddr,
         app: App,
     ) {
-        self.ep.create_stream(id, StreamConfig::default()).unwrap();
+        let config = StreamConfig::default().with_mtu_probing(self.mtu_probing);
+        self.ep.create_stream(id, config).unwrap();
         self.ep
             .connect(now, id, SocketId(0), remote_id, remote, None)
             .unwrap();
