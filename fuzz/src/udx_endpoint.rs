@@ -44,8 +44,10 @@ const MAX_SENT: usize = 1500;
 const MAX_WRITTEN: u64 = 256 * 1024;
 /// Steps of the completion phase.
 const FINISH_STEPS: usize = 100_000;
-/// The completion phase gives up after this much virtual time without a delivered byte.
-const STALL: Duration = Duration::from_secs(60);
+/// The completion phase gives up after this much virtual time without a delivered byte. It
+/// must outlast the longest legitimate silence: the RTO is capped at 30 s and an expiry
+/// re-arms the timer to twice that, so a sender may wait 60 s between retransmissions.
+const STALL: Duration = Duration::from_secs(150);
 
 /// The byte at stream offset `k` of everything a side writes: aperiodic enough that a
 /// shifted or repeated chunk does not match.
