@@ -591,7 +591,9 @@ async fn send(socket: &UdpSocket, state: &UdpSocketState, transmit: &quinn_udp::
         if socket.writable().await.is_err() {
             return;
         }
-        match socket.try_io(Interest::WRITABLE, || state.try_send(socket.into(), transmit)) {
+        match socket.try_io(Interest::WRITABLE, || {
+            state.try_send(socket.into(), transmit)
+        }) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             // Any other failure (EMSGSIZE for an MTU probe larger than the path, an
             // unreachable destination) is the loss of one datagram: UDX retransmits.
