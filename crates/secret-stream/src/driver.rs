@@ -265,6 +265,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SecretStream<S> {
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
         let n = buf.filled().len();
         if n == 0 {
+            // EOF is progress too: this poll may have taken over the waker of a pending
+            // write of the other half, which must be woken to see the new state.
+            self.progressed = true;
             self.eof_in = true;
             self.session.handle_eof()?;
         } else {
