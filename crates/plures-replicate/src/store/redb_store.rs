@@ -32,7 +32,14 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 pub struct RedbStore {
     db: Database,
     durable: bool,
+    /// Non-durable commits since the last durable one.
+    lazy_commits: u32,
 }
+
+/// With durability off, every this many commits one is made durable anyway: redb frees the
+/// pages a commit replaces only at a durable commit, so without it the file and the page
+/// cache grow with every write (about 65 kB per single-field write).
+pub(crate) const LAZY_COMMITS_PER_SYNC: u32 = 256;
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,13 +77,19 @@ impl RedbStore {
         txn.open_table(VERSIONS)?;
         txn.open_table(META)?;
         txn.commit()?;
-        Ok(Self { db, durable: true })
+        Ok(Self {
+            db,
+            durable: true,
+            lazy_commits: 0,
+        })
     }
 
     /// Whether commits are flushed to disk before [`Store::apply`] returns (the default).
     ///
-    /// With `false`, a crash may lose recently applied batches, but never part of one: the
-    /// file reopens at an earlier consistent state. Meant for bulk imports and tests.
+    /// With `false`, a crash may lose recently applied batches (at most the last 255:
+    /// every 256th commit is durable, which also lets redb reuse the pages the others
+    /// replaced, so the file and memory stay bounded), but never part of one: the file
+    /// reopens at an earlier consistent state. Meant for bulk imports and tests.
     pub fn set_durable(&mut self, durable: bool) {
         self.durable = durable;
     }
@@ -90,7 +103,12 @@ impl RedbStore {
     ) -> Result<usize, StoreError> {
         let mut txn = self.db.begin_write()?;
         if !self.durable {
-            txn.set_durability(Durability::None);
+            self.lazy_commits += 1;
+            if self.lazy_commits >= LAZY_COMMITS_PER_SYNC {
+                self.lazy_commits = 0;
+            } else {
+                txn.set_durability(Durability::None);
+            }
         }
         let mut changed = 0;
         {

@@ -166,12 +166,11 @@ fn unknown_types_and_bad_indices() {
     e.string("c");
     e.uint(1);
     e.raw(&[1; 16]);
-    e.uint(0); // no ids
     e.uint(0); // no fields
     e.uint(1); // one op
     e.u8(OP_DELETE | OP_NEW_REPLICA);
     e.uint(0); // replica 0
-    e.uint(0); // id 0: missing
+    e.uint(0); // id 0, not introduced by an earlier op
     e.int(1);
     e.uint(0);
     assert_eq!(
@@ -214,10 +213,72 @@ fn bytes_per_small_update() {
             frame.len()
         );
         // Record ids are written once per batch; with few records the ids amortise away.
-        assert!(per_op <= if ids <= 100 { 12.0 } else { 24.0 });
+        assert!(per_op <= if ids <= 100 { 6.0 } else { 14.0 });
         assert_eq!(
             decode_message(split_frame(&frame).unwrap().unwrap().0).unwrap(),
             m
         );
     }
+}
+
+#[test]
+fn value_forms_counter_deltas_and_inline_ids_round_trip() {
+    let r = |n: u8| ReplicaId([n; 16]);
+    let at = |ms: u64, c: u16, n: u8| Stamp::new(Hlc::new(ms, c).unwrap(), r(n));
+    let set = |v: Value| Action::Set {
+        field: "f".into(),
+        value: v,
+    };
+    let max_safe = plures_compact::MAX_SAFE_INTEGER;
+    // Same millisecond with rising and falling counters, a replica switch, ids repeated
+    // and new, and every value form (false, true, uint, and JSON for the rest).
+    let steps = [
+        ("a", at(5, 7, 1), set(json!(false))),
+        ("b", at(5, 8, 1), set(json!(true))),
+        ("a", at(5, 3, 2), set(json!(0))),
+        ("c", at(5, 0xffff, 2), set(json!(max_safe))),
+        ("b", at(4, 0, 2), set(json!(max_safe + 1))),
+        ("a", at(4, 0, 1), set(json!(-1))),
+        ("d", at(9, 2, 1), set(json!(1.5))),
+        ("a", at(9, 1, 1), set(json!("x"))),
+        ("d", at(9, 1, 1), Action::Remove { field: "g".into() }),
+        ("e", at(0, 0, 1), Action::Delete),
+    ];
+    let ops: Vec<Op> = steps
+        .into_iter()
+        .map(|(id, stamp, action)| Op {
+            collection: "c".into(),
+            id: id.into(),
+            stamp,
+            action,
+        })
+        .collect();
+    let m = Message::Ops(Batch {
+        seq: 3,
+        collection: "c".into(),
+        ops,
+    });
+    let frame = m.to_frame().unwrap();
+    let (body, _) = split_frame(&frame).unwrap().unwrap();
+    assert_eq!(decode_message(body).unwrap(), m);
+    // A value form on a remove is malformed.
+    let mut e = Encoder::new();
+    e.uint(2); // OPS
+    e.uint(0); // seq
+    e.string("c");
+    e.uint(1);
+    e.raw(&[1; 16]);
+    e.uint(1); // one field
+    e.string("f");
+    e.uint(1); // one op
+    e.u8(OP_REMOVE | OP_NEW_REPLICA | OP_NEW_ID | VALUE_TRUE);
+    e.uint(0); // replica 0
+    e.string("x"); // new id
+    e.int(1);
+    e.uint(0);
+    e.uint(0); // field 0
+    assert_eq!(
+        decode_message(&e.finish().unwrap()),
+        Err(WireError::Decode(DecodeError::Invalid("operation kind")))
+    );
 }
