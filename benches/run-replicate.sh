@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the replication benchmark (benches/benches/replicate.rs) in release and prints one
+# Runs the replication benchmark (benches/benches/replicate/) in release and prints one
 # Markdown section: plures-replicate (MemoryStore, RedbStore) against loro and yrs on the
 # workload of the replication issue, with the machine, the load and the targets.
 #
