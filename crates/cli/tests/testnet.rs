@@ -3,10 +3,10 @@
 
 #![allow(missing_docs)]
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use plures_test_support::testnet_dir;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -14,26 +14,11 @@ use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn testnet_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testnet");
-    let node_ok = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !node_ok {
-        eprintln!("skipped: `node` is not installed");
-        return None;
-    }
-    if !dir.join("node_modules/dht-rpc").is_dir() {
-        eprintln!("skipped: testnet/node_modules is missing (run npm ci in testnet/)");
-        return None;
-    }
-    Some(dir)
-}
-
 #[tokio::test]
 async fn js_client_bootstraps_from_the_rust_testnet() {
-    let Some(dir) = testnet_dir() else { return };
+    let Some(dir) = testnet_dir(&["dht-rpc"]) else {
+        return;
+    };
     let mut net = Command::new(env!("CARGO_BIN_EXE_plures-sync"))
         .args(["testnet", "--nodes", "5", "--port", "0", "--seconds", "60"])
         .stdin(Stdio::piped())
