@@ -9,6 +9,7 @@
 //! | `lib/constants.js` | [`constants`]: commands, firewall classes, error codes, relay modes, and the `NS_*` namespaces in [`crypto`] |
 //! | `lib/crypto.js`, `lib/persistent.js` (signables and signatures) | [`crypto`]: `hash`, targets, announce / unannounce / mutable signables, Ed25519 signing and verification |
 //! | `lib/secure-payload.js` | [`crypto::SecurePayload`], [`crypto::holepunch_secret`], [`crypto::holepunch_token`] |
+//! | `lib/persistent.js` (the storage commands), `record-cache`, `xache` | [`storage`]: the sans-IO storage node of spec §6 |
 //!
 //! # What exists
 //!
@@ -34,11 +35,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! The storage-node rules of spec §6 are in [`storage`]: the command table for FIND_PEER ..
+//! IMMUTABLE_GET, the router (forward) table, refresh tokens, bumps and the two-generation
+//! caches with their expiry and the record-replacement quirk; `tests/js_storage.rs` runs a
+//! hyperdht JS client against Rust storage nodes.
+//!
 //! # What comes next
 //!
-//! * Storage-node rules (spec §6): the command table for FIND_PEER .. PLUGIN, the router
-//!   (forward) table, refresh tokens, and the two-generation record cache with its expiry
-//!   and the record-replacement quirk.
 //! * Client storage operations over the dht-rpc query core (spec §7): `findPeer`,
 //!   `lookup`, `announce` / `unannounce` with per-node signatures, mutable and immutable
 //!   put/get.
@@ -63,6 +66,7 @@
 pub mod constants;
 pub mod crypto;
 mod error;
+pub mod storage;
 pub mod wire;
 
 pub use crypto::SecurePayload;

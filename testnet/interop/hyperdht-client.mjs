@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// A hyperdht 6.34.0 client (an ephemeral node) driven over stdin/stdout, for the Rust
+// storage-node interop test (crates/hyperdht/tests/js_storage.rs).
+//
+//   node hyperdht-client.mjs --bootstrap HOST:PORT[,HOST:PORT..]
+//
+// Prints {"event":"ready"} once bootstrapped, then answers each stdin line (a JSON op)
+// with one line {"event":"result","id":..,...}. Seeds, topics, keys and values are hex.
+//
+//   {"id":1,"op":"announce","seed":S,"topic":T,"relays":[{host,port}]} -> {"closest":n}
+//   {"id":2,"op":"lookup","topic":T}            -> {"replies":n,"peers":[{publicKey,relayAddresses}]} (deduplicated)
+//   {"id":3,"op":"unannounce","seed":S,"topic":T} -> {}
+//   {"id":4,"op":"mutablePut","seed":S,"value":V,"seq":n} -> {"publicKey","seq","closest":n}
+//   {"id":5,"op":"mutableGet","publicKey":K,"seq":n}      -> {"found":bool,"value","seq"}
+//   {"id":6,"op":"immutablePut","value":V}      -> {"hash","closest":n}
+//   {"id":7,"op":"immutableGet","hash":H}       -> {"found":bool,"value"}
+//   {"id":8,"op":"listen","seed":S}             -> {"publicKey"}  (a server announcing itself)
+//   {"id":9,"op":"findPeer","publicKey":K}      -> {"replies":n,"peers":[{publicKey,relayAddresses}]}
+// An op that throws answers {"error":message,"code":..}. On stdin end: destroy and exit.
+import readline from 'node:readline'
+import DHT from 'hyperdht'
+
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\n')
+const hex = (b) => Buffer.from(b).toString('hex')
+const buf = (h) => Buffer.from(h, 'hex')
+
+const argv = process.argv.slice(2)
+let bootstrap = []
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--bootstrap') bootstrap = argv[++i].split(',')
+  else throw new Error('unknown argument ' + argv[i])
+}
+
+const dht = new DHT({ bootstrap, ephemeral: true, host: '127.0.0.1' })
+const servers = []
+
+const peerOut = (p) => ({
+  publicKey: hex(p.publicKey),
+  relayAddresses: p.relayAddresses.map((a) => ({ host: a.host, port: a.port }))
+})
+
+async function collect (stream, pick) {
+  let replies = 0
+  const seen = new Map()
+  for await (const data of stream) {
+    replies++
+    for (const p of pick(data)) seen.set(hex(p.publicKey), peerOut(p))
+  }
+  return { replies, peers: [...seen.values()] }
+}
+
+async function run (op) {
+  switch (op.op) {
+    case 'announce': {
+      const kp = DHT.keyPair(buf(op.seed))
+      const q = dht.announce(buf(op.topic), kp, op.relays || [])
+      await q.finished()
+      return { closest: q.closestReplies.length }
+    }
+    case 'lookup':
+      return collect(dht.lookup(buf(op.topic)), (d) => d.peers)
+    case 'unannounce':
+      await dht.unannounce(buf(op.topic), DHT.keyPair(buf(op.seed)))
+      return {}
+    case 'mutablePut': {
+      const r = await dht.mutablePut(DHT.keyPair(buf(op.seed)), buf(op.value), { seq: op.seq })
+      return { publicKey: hex(r.publicKey), seq: r.seq, closest: r.closestNodes.length }
+    }
+    case 'mutableGet': {
+      const r = await dht.mutableGet(buf(op.publicKey), { seq: op.seq, latest: true })
+      return r ? { found: true, value: hex(r.value), seq: r.seq } : { found: false }
+    }
+    case 'immutablePut': {
+      const r = await dht.immutablePut(buf(op.value))
+      return { hash: hex(r.hash), closest: r.closestNodes.length }
+    }
+    case 'immutableGet': {
+      const r = await dht.immutableGet(buf(op.hash))
+      return r ? { found: true, value: hex(r.value) } : { found: false }
+    }
+    case 'listen': {
+      const server = dht.createServer()
+      servers.push(server)
+      await server.listen(DHT.keyPair(buf(op.seed)))
+      return { publicKey: hex(server.publicKey) }
+    }
+    case 'findPeer':
+      return collect(dht.findPeer(buf(op.publicKey)), (d) => (d.peer ? [d.peer] : []))
+    default:
+      throw new Error('unknown op ' + op.op)
+  }
+}
+
+await dht.ready()
+out({ event: 'ready' })
+
+const lines = readline.createInterface({ input: process.stdin })
+lines.on('line', async (line) => {
+  if (!line.trim()) return
+  const op = JSON.parse(line)
+  try {
+    out({ event: 'result', id: op.id, ...(await run(op)) })
+  } catch (err) {
+    out({ event: 'result', id: op.id, error: String(err && err.message), code: (err && err.code) || null })
+  }
+})
+lines.on('close', async () => {
+  for (const s of servers) await s.close().catch(() => {})
+  await dht.destroy()
+  process.exit(0)
+})
