@@ -14,6 +14,7 @@ pub mod compact_roundtrip;
 pub mod dht_node;
 pub mod dht_rpc_packet;
 pub mod hyperdht_messages;
+pub mod hyperdht_storage;
 pub mod noise_handshake;
 pub mod replicate_wire;
 mod script;
@@ -36,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("udx_endpoint", udx_endpoint::run),
     ("dht_node", dht_node::run),
     ("secret_stream_session", secret_stream_session::run),
+    ("hyperdht_storage", hyperdht_storage::run),
 ];
 
 /// The target called `name`.

@@ -44,7 +44,8 @@ fn every_target_has_a_replay_test() {
             "hyperdht_messages",
             "udx_endpoint",
             "dht_node",
-            "secret_stream_session"
+            "secret_stream_session",
+            "hyperdht_storage"
         ],
         "add a test below"
     );
@@ -98,4 +99,9 @@ fn dht_node_corpus() {
 #[test]
 fn secret_stream_session_corpus() {
     replay("secret_stream_session");
+}
+
+#[test]
+fn hyperdht_storage_corpus() {
+    replay("hyperdht_storage");
 }
