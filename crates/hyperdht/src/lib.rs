@@ -40,11 +40,13 @@
 //! caches with their expiry and the record-replacement quirk; `tests/js_storage.rs` runs a
 //! hyperdht JS client against Rust storage nodes.
 //!
+//! [`node::HyperDht`] is the node core: a dht-rpc core serving that storage, plus the
+//! client storage operations of spec §7 (`lookup`, `find_peer`, `announce`,
+//! `unannounce`, mutable and immutable put/get); `tests/sim_storage.rs` runs them in a
+//! simulated network, with and without loss.
+//!
 //! # What comes next
 //!
-//! * Client storage operations over the dht-rpc query core (spec §7): `findPeer`,
-//!   `lookup`, `announce` / `unannounce` with per-node signatures, mutable and immutable
-//!   put/get.
 //! * Server `listen` and its announce lifecycle (spec §8), and client `connect` (spec §10)
 //!   with PEER_HANDSHAKE / PEER_HOLEPUNCH relaying (spec §9) and the server's handshake
 //!   handling (spec §11).
@@ -66,6 +68,7 @@
 pub mod constants;
 pub mod crypto;
 mod error;
+pub mod node;
 pub mod storage;
 pub mod wire;
 

@@ -278,6 +278,11 @@ impl Storage {
         self.router.get(now, target)
     }
 
+    /// Whether a topic record of `public_key` under `target` is held (either generation).
+    pub fn has_record(&self, target: &[u8; 32], public_key: &[u8; 32]) -> bool {
+        self.records.contains(target, public_key)
+    }
+
     /// Topic records held (both generations).
     pub fn record_count(&self) -> usize {
         self.records.len()

@@ -270,6 +270,12 @@ impl RecordCache {
         out
     }
 
+    /// Whether `(target, public_key)` has a record in either generation.
+    pub fn contains(&self, target: &[u8; 32], public_key: &[u8; 32]) -> bool {
+        position(self.current.get(target), public_key).is_some()
+            || position(self.old.get(target), public_key).is_some()
+    }
+
     /// Records held in both generations.
     pub fn len(&self) -> usize {
         self.current_len + self.old.values().map(Vec::len).sum::<usize>()
