@@ -606,6 +606,21 @@ impl Dht {
             .map_err(|_| Error::Busy)
     }
 
+    /// Answers with `value` and neither a token nor closer nodes, to `to` or else the
+    /// requester: hyperdht's `reply(value, {to, token: false, closerNodes: false})`, used
+    /// for ANNOUNCE / UNANNOUNCE and for the last hop of a relayed PEER_HANDSHAKE.
+    pub fn reply_bare(
+        &mut self,
+        handle: &RequestHandle,
+        to: Option<SocketAddrV4>,
+        value: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        let dest = to.unwrap_or(handle.from);
+        let r = self.response(handle.socket, dest, handle.tid, None, false, 0, value);
+        self.push_response(handle.socket, dest, &r)
+            .map_err(|_| Error::Busy)
+    }
+
     /// Answers an inbound request with an error code (no token; closer nodes if it had a
     /// target).
     pub fn error(&mut self, handle: &RequestHandle, code: u64) -> Result<(), Error> {

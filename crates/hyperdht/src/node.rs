@@ -231,7 +231,10 @@ impl HyperDht {
         let answer = self.storage.handle(now, unix_ms, own_id.as_ref(), &request);
         // A full reply queue drops the answer; the requester retries.
         let _ = match answer {
-            Answer::Reply { value, .. } => self.dht.reply(&req.handle, value.as_deref()),
+            Answer::Reply { value, bare: true } => {
+                self.dht.reply_bare(&req.handle, None, value.as_deref())
+            }
+            Answer::Reply { value, bare: false } => self.dht.reply(&req.handle, value.as_deref()),
             Answer::Error(code) => self.dht.error(&req.handle, code),
             Answer::Ignore => Ok(()),
         };
