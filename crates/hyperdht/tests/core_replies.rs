@@ -27,6 +27,9 @@ fn node(dht: DhtConfig) -> HyperDht {
     HyperDht::new(config, Instant::now())
 }
 
+/// A decoded response: token, closer-node count, error code, value.
+type Answer = (Option<[u8; 32]>, usize, u64, Option<Vec<u8>>);
+
 /// Sends one request and returns the decoded answer (`None`: nothing was sent).
 fn ask(
     n: &mut HyperDht,
@@ -34,7 +37,7 @@ fn ask(
     target: [u8; 32],
     token: Option<[u8; 32]>,
     value: Option<&[u8]>,
-) -> Option<(Option<[u8; 32]>, usize, u64, Option<Vec<u8>>)> {
+) -> Option<Answer> {
     let mut req = Request::new(7, NODE, Command::User(cmd));
     req.target = Some(NodeId::from(target));
     req.token = token;
