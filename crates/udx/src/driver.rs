@@ -4,8 +4,12 @@
 //! [`UdxSocket::bind`] binds one UDP socket and spawns one task that owns the socket and
 //! an [`Endpoint`](crate::Endpoint). The task is a thin loop: it waits for a datagram, the
 //! endpoint's next timer or a command from a handle, feeds the endpoint, then drains it
-//! (transmits, then events). It makes no protocol decisions. Handles talk to it over a
-//! channel:
+//! (transmits, then events). It makes no protocol decisions; it only saves datagrams and
+//! wake-ups (`coalesce.rs`): when received data is handed to a reader, the task yields
+//! once before sending, so that a reply written in that tick carries the ACK, and a pure
+//! ACK that a later packet of the same stream repeats is not sent. The socket is
+//! registered for readability only, so sends do not wake the task. Handles talk to it
+//! over a channel:
 //!
 //! - [`UdxSocket`]: creates streams, sends raw datagrams (holepunch probes with their
 //!   own TTL, dht-rpc messages) and hands up every datagram the endpoint does not take
@@ -24,6 +28,7 @@
 //! The task ends when the socket handle and every stream handle are dropped; streams
 //! still open then are destroyed.
 
+mod coalesce;
 mod socket;
 mod stream;
 mod task;

@@ -4,7 +4,8 @@ use std::io;
 use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::stream::UdxStream;
@@ -55,11 +56,18 @@ impl UdxSocket {
         }
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
+        let socket: std::net::UdpSocket = socket.into();
+        let local_addr = socket.local_addr()?;
         let socket = {
             let _guard = runtime.enter();
-            UdpSocket::from_std(socket.into())?
+            // Readable interest only (see `task::Driver::socket`). `with_interest` is
+            // deprecated because a `T` could hand out a descriptor it does not keep open;
+            // an owned `UdpSocket` keeps its one descriptor for the registration's life.
+            // The alternative is `unsafe`.
+            #[allow(deprecated)]
+            let registered = AsyncFd::with_interest(socket, Interest::READABLE)?;
+            registered
         };
-        let local_addr = socket.local_addr()?;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (others_tx, others) = mpsc::channel(OTHERS_QUEUE);
         let driver = Driver::new(socket, commands_rx, others_tx)?;
@@ -114,6 +122,38 @@ impl UdxSocket {
                 ttl: ttl.filter(|&t| t > 0),
             })
             .map_err(|_| driver_gone())
+    }
+
+    /// Sends datagrams that are not UDX from this socket, in order, like one
+    /// [`send_raw`](Self::send_raw) each with the default TTL, for the price of one call.
+    /// Consecutive datagrams of one size to one destination leave in one GSO send where the
+    /// kernel supports it, so a caller that groups its datagrams by destination sends
+    /// fewer system calls. Send errors are not reported.
+    pub fn send_raw_batch(
+        &self,
+        datagrams: impl IntoIterator<Item = (SocketAddr, Vec<u8>)>,
+    ) -> io::Result<()> {
+        let datagrams: Vec<_> = datagrams.into_iter().collect();
+        if datagrams.is_empty() {
+            return Ok(());
+        }
+        self.commands
+            .send(Command::RawBatch(datagrams))
+            .map_err(|_| driver_gone())
+    }
+
+    /// Every datagram that [`recv_other`](Self::recv_other) would return now, up to
+    /// `limit` (at least one), appended to `out`; waits while there is none. Returns how
+    /// many were appended, never 0. One wake-up for a batch of datagrams.
+    pub async fn recv_other_batch(
+        &self,
+        out: &mut Vec<(Vec<u8>, SocketAddr)>,
+        limit: usize,
+    ) -> io::Result<usize> {
+        match self.others.lock().await.recv_many(out, limit.max(1)).await {
+            0 => Err(driver_gone()),
+            n => Ok(n),
+        }
     }
 
     /// The next datagram that is not for a live UDX stream (§13), unchanged, with its

@@ -1,19 +1,20 @@
 //! The background task: one UDP socket, one [`Endpoint`], commands from the handles.
 
 use std::collections::HashMap;
-use std::io::{self, IoSliceMut};
-use std::net::{IpAddr, SocketAddr};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use quinn_udp::{RecvMeta, UdpSocketState};
-use socket2::SockRef;
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::{
-    CloseReason, Endpoint, Event, Received, SocketId, StreamConfig, StreamError, Transmit,
-};
+use super::coalesce;
+use udp::{Input, map, send, send_one};
+
+use crate::{CloseReason, Endpoint, Event, SocketId, StreamConfig, StreamError, Transmit};
+
+mod udp;
 
 /// The only socket of this driver's endpoint.
 const SOCKET: SocketId = SocketId(0);
@@ -129,6 +130,8 @@ pub(super) enum Command {
         contents: Vec<u8>,
         ttl: Option<u8>,
     },
+    /// Raw datagrams with the default TTL, in order (`UdxSocket::send_raw_batch`).
+    RawBatch(Vec<(SocketAddr, Vec<u8>)>),
 }
 
 /// The driver's side of one live stream.
@@ -162,14 +165,23 @@ impl Slot {
 /// What woke the loop.
 enum Wake {
     Command(Option<Command>),
-    Readable(io::Result<()>),
+    /// The socket was read (or its readiness failed, which only a runtime shutting down
+    /// does).
+    Readable,
     Timer,
 }
 
 /// The task's state.
 pub(super) struct Driver {
     endpoint: Endpoint,
-    socket: UdpSocket,
+    /// Registered for readability only: a registration for writability too would wake the
+    /// task after every send (the kernel signals "writable" each time a sent datagram
+    /// leaves the buffer). Writability is waited for on [`Self::spare`] instead, and only
+    /// while the send buffer is full.
+    socket: AsyncFd<UdpSocket>,
+    /// A duplicate of the socket's descriptor, registered for writability while a send
+    /// waits for buffer space.
+    spare: UdpSocket,
     /// The socket is IPv6 (v4 destinations are sent v4-mapped).
     v6: bool,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -183,22 +195,34 @@ pub(super) struct Driver {
     meta: Vec<RecvMeta>,
     /// Datagrams to one destination gathered for one GSO send.
     send_buf: Vec<u8>,
+    /// The transmits of one drain (kept for its allocation).
+    out: Vec<Transmit>,
+    /// Scratch space of [`coalesce::elide_acks`].
+    later: Vec<(SocketAddr, u32, u32)>,
+    /// A stream relays (set for good): ACKs are no longer elided.
+    relaying: bool,
+    /// Events taken from the endpoint and not yet delivered.
+    held: Vec<Event>,
+    /// Pure ACKs kept back for one tick, sent (or left out) by the next drain.
+    held_acks: Vec<Transmit>,
 }
 
 impl Driver {
     /// Fails if the socket cannot be prepared for batched I/O.
     pub(super) fn new(
-        socket: UdpSocket,
+        socket: AsyncFd<UdpSocket>,
         commands: mpsc::UnboundedReceiver<Command>,
         others: mpsc::Sender<(Vec<u8>, SocketAddr)>,
     ) -> io::Result<Self> {
-        let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
+        let v6 = socket.get_ref().local_addr().is_ok_and(|a| a.is_ipv6());
         // Also sets "don't fragment" (`IP_PMTUDISC_PROBE`), as libudx does at bind (§2),
         // and enables GRO where the kernel has it.
-        let state = UdpSocketState::new((&socket).into())?;
+        let state = UdpSocketState::new(socket.get_ref().into())?;
+        let spare = socket.get_ref().try_clone()?;
         Ok(Self {
             endpoint: Endpoint::new(),
             socket,
+            spare,
             v6,
             commands,
             others,
@@ -208,6 +232,11 @@ impl Driver {
             recv_buf: vec![0; RECV_SLOTS * RECV_SLOT],
             meta: vec![RecvMeta::default(); RECV_SLOTS],
             send_buf: Vec::new(),
+            out: Vec::new(),
+            later: Vec::new(),
+            relaying: false,
+            held: Vec::new(),
+            held_acks: Vec::new(),
         })
     }
 
@@ -216,96 +245,145 @@ impl Driver {
         let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
         let sleep = tokio::time::sleep_until(far);
         tokio::pin!(sleep);
+        let mut armed = None;
         loop {
             let deadline = self.endpoint.poll_timeout();
-            if let Some(d) = deadline {
+            if let Some(d) = deadline.filter(|&d| armed != Some(d)) {
                 sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+                armed = Some(d);
             }
             let wake = tokio::select! {
                 biased;
                 c = self.commands.recv() => Wake::Command(c),
-                r = self.socket.readable() => Wake::Readable(r),
+                r = self.socket.readable() => {
+                    if let Ok(mut guard) = r {
+                        let mut input = Input {
+                            endpoint: &mut self.endpoint,
+                            others: &self.others,
+                            state: &self.state,
+                            recv_buf: &mut self.recv_buf,
+                            meta: &mut self.meta,
+                        };
+                        if input.receive(guard.get_inner()) {
+                            guard.clear_ready();
+                        }
+                    }
+                    Wake::Readable
+                }
                 () = &mut sleep, if deadline.is_some() => Wake::Timer,
             };
             match wake {
                 Wake::Command(None) => break,
                 Wake::Command(Some(c)) => {
                     self.command(c);
-                    for _ in 0..BATCH {
-                        match self.commands.try_recv() {
-                            Ok(c) => self.command(c),
-                            Err(_) => break,
+                    self.commands();
+                }
+                Wake::Readable => {}
+                Wake::Timer => armed = None,
+            }
+            self.timers();
+            self.held
+                .extend(std::iter::from_fn(|| self.endpoint.poll_event()));
+            if self.may_answer() {
+                // A reader is handed data: everything but the newest pure ACK of each
+                // stream leaves now; that ACK waits until the reader has run, so that a
+                // reply it writes at once carries it (coalesce.rs). One tick at most:
+                // `yield_now` comes back after the runtime has run the woken tasks (the
+                // `block_on` future included) and polled I/O once; a command (a spawned
+                // reader's reply) ends the wait sooner, before that I/O poll.
+                self.drain(true).await;
+                tokio::select! {
+                    biased;
+                    c = self.commands.recv() => {
+                        if let Some(c) = c {
+                            self.command(c);
                         }
                     }
+                    () = tokio::task::yield_now() => {}
                 }
-                Wake::Readable(r) => {
-                    if r.is_ok() {
-                        self.receive();
-                    }
-                }
-                Wake::Timer => {}
+                self.commands();
+                self.timers();
             }
-            if self.endpoint.poll_timeout().is_some_and(|d| d <= now()) {
-                self.endpoint.handle_timeout(now());
-            }
-            self.drain().await;
+            self.drain(false).await;
         }
         // Every handle is gone: nobody can read or close what is left.
         let t = now();
         for id in self.slots.keys().copied().collect::<Vec<_>>() {
             let _ = self.endpoint.destroy(t, id);
         }
-        self.drain().await;
+        self.drain(false).await;
     }
 
-    /// Reads what the socket has ready, in batches, and feeds it to the endpoint.
-    fn receive(&mut self) {
-        for _ in 0..RECV_ROUNDS {
-            let mut slices: Vec<IoSliceMut<'_>> = self
-                .recv_buf
-                .chunks_mut(RECV_SLOT)
-                .map(IoSliceMut::new)
-                .collect();
-            let (socket, state, meta) = (&self.socket, &self.state, &mut self.meta);
-            let r = socket.try_io(Interest::READABLE, || {
-                state.recv(socket.into(), &mut slices, meta)
-            });
-            drop(slices);
-            let n = match r {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                // ICMP errors of earlier sends (ECONNREFUSED) and the like: nothing to
-                // do, keep reading.
-                Err(_) => continue,
-            };
-            for (slot, meta) in self.recv_buf.chunks(RECV_SLOT).zip(&self.meta).take(n) {
-                let from = unmap(meta.addr);
-                let Some(bytes) = slot.get(..meta.len) else {
-                    continue;
-                };
-                // A GRO slot holds datagrams of `stride` bytes each (the last may be
-                // shorter).
-                let stride = if meta.stride == 0 {
-                    meta.len
-                } else {
-                    meta.stride
-                };
-                for datagram in bytes.chunks(stride.max(1)) {
-                    feed(&mut self.endpoint, &self.others, from, datagram);
-                }
+    /// Runs the queued commands, up to [`BATCH`].
+    fn commands(&mut self) {
+        for _ in 0..BATCH {
+            match self.commands.try_recv() {
+                Ok(c) => self.command(c),
+                Err(_) => break,
             }
         }
     }
 
-    /// Sends what the endpoint has to send, then delivers its events. Consecutive
-    /// datagrams of one size to one destination leave in one GSO send where the kernel
-    /// supports it.
-    async fn drain(&mut self) {
+    /// Runs the endpoint's timers that are due.
+    fn timers(&mut self) {
+        if self.endpoint.poll_timeout().is_some_and(|d| d <= now()) {
+            self.endpoint.handle_timeout(now());
+        }
+    }
+
+    /// Whether the events held for delivery hand data or a message to a live reader,
+    /// which may answer at once, and neither end nor close a stream: EOF and close are
+    /// delivered after the ACK has left, as before, because a reader often stops its
+    /// runtime right after them.
+    fn may_answer(&self) -> bool {
+        let mut answer = false;
+        for e in &self.held {
+            match e {
+                Event::Data { id, .. } => {
+                    answer |= self.slots.get(id).is_some_and(|s| s.data.is_some());
+                }
+                Event::Message { id, .. } => {
+                    answer |= self.slots.get(id).is_some_and(|s| s.messages.is_some());
+                }
+                Event::End { .. } | Event::Closed { .. } => return false,
+                _ => {}
+            }
+        }
+        answer
+    }
+
+    /// Delivers the held events, then the endpoint's new ones.
+    fn events(&mut self) {
+        let mut held = std::mem::take(&mut self.held);
+        for e in held.drain(..) {
+            self.event(e);
+        }
+        self.held = held;
+        while let Some(e) = self.endpoint.poll_event() {
+            self.event(e);
+        }
+    }
+
+    /// Sends what the endpoint has to send (after the ACKs held by the last call), then
+    /// delivers its events. A pure ACK that a later packet of the same stream repeats is
+    /// left out; with `hold`, the newest pure ACK of each stream is kept back for the next
+    /// call (coalesce.rs). Consecutive datagrams of one size to one destination leave in
+    /// one GSO send where the kernel supports it.
+    async fn drain(&mut self, hold: bool) {
+        let mut out = std::mem::take(&mut self.out);
+        out.append(&mut self.held_acks);
+        out.extend(std::iter::from_fn(|| self.endpoint.poll_transmit()));
+        if !self.relaying {
+            coalesce::elide_acks(&mut out, &mut self.later);
+            if hold {
+                coalesce::hold_last_acks(&mut out, &mut self.held_acks);
+            }
+        }
         let mut batch: Option<(SocketAddr, usize, usize)> = None;
-        while let Some(t) = self.endpoint.poll_transmit() {
+        for t in out.drain(..) {
             if t.ttl.is_some() || t.contents.is_empty() {
                 self.flush_batch(&mut batch).await;
-                send_one(&self.socket, &self.state, self.v6, &t).await;
+                send_one(&self.socket, &self.spare, &self.state, self.v6, &t).await;
                 continue;
             }
             let len = t.contents.len();
@@ -324,9 +402,8 @@ impl Driver {
             }
         }
         self.flush_batch(&mut batch).await;
-        while let Some(e) = self.endpoint.poll_event() {
-            self.event(e);
-        }
+        self.out = out;
+        self.events();
     }
 
     /// Sends the gathered datagrams (`destination`, segment size, count).
@@ -341,7 +418,7 @@ impl Driver {
             segment_size: (count > 1).then_some(size),
             src_ip: None,
         };
-        send(&self.socket, &self.state, &transmit).await;
+        send(&self.socket, &self.spare, &self.state, &transmit).await;
         self.send_buf.clear();
     }
 
@@ -437,6 +514,7 @@ impl Driver {
                     .live(key)
                     .and_then(|()| self.live(dst))
                     .and_then(|()| self.endpoint.relay_to(t, key.id, dst.id));
+                self.relaying |= r.is_ok();
                 let _ = reply.send(r);
             }
             Command::Keepalive {
@@ -469,6 +547,11 @@ impl Driver {
                 contents,
                 ttl,
             } => self.endpoint.send_raw(SOCKET, destination, contents, ttl),
+            Command::RawBatch(datagrams) => {
+                for (destination, contents) in datagrams {
+                    self.endpoint.send_raw(SOCKET, destination, contents, None);
+                }
+            }
         }
     }
 
@@ -536,92 +619,5 @@ impl Driver {
         if let Some(tx) = self.slots.get(&id).and_then(|s| s.data.as_ref()) {
             let _ = tx.send(chunk);
         }
-    }
-}
-
-/// Feeds one received datagram to the endpoint; what is not UDX goes to
-/// [`recv_other`](super::UdxSocket::recv_other).
-fn feed(
-    endpoint: &mut Endpoint,
-    others: &mpsc::Sender<(Vec<u8>, SocketAddr)>,
-    from: SocketAddr,
-    bytes: &[u8],
-) {
-    match endpoint.handle_datagram(now(), SOCKET, from, bytes) {
-        Received::Consumed => {}
-        // A full queue drops the datagram, as a full socket buffer would.
-        Received::NotUdx => {
-            let _ = others.try_send((bytes.to_vec(), from));
-        }
-    }
-}
-
-/// The destination as the socket needs it: v4-mapped on an IPv6 socket.
-fn map(v6: bool, destination: SocketAddr) -> SocketAddr {
-    match destination {
-        SocketAddr::V4(a) if v6 => SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port()),
-        d => d,
-    }
-}
-
-/// Sends one datagram, with its own TTL if it has one.
-async fn send_one(socket: &UdpSocket, state: &UdpSocketState, v6: bool, t: &Transmit) {
-    let ttl = t.ttl.filter(|&ttl| ttl > 0).map(u32::from);
-    if let Some(ttl) = ttl {
-        set_ttl(socket, v6, ttl);
-    }
-    let transmit = quinn_udp::Transmit {
-        destination: map(v6, t.destination),
-        ecn: None,
-        contents: &t.contents,
-        segment_size: None,
-        src_ip: None,
-    };
-    send(socket, state, &transmit).await;
-    if ttl.is_some() {
-        set_ttl(socket, v6, DEFAULT_TTL);
-    }
-}
-
-/// Sends a datagram (or a GSO run), waiting while the socket buffer is full. Other send
-/// errors are swallowed, as udx-native does; UDX retransmits. A kernel without GSO makes
-/// quinn-udp turn segmentation off after the first failed run.
-async fn send(socket: &UdpSocket, state: &UdpSocketState, transmit: &quinn_udp::Transmit<'_>) {
-    loop {
-        if socket.writable().await.is_err() {
-            return;
-        }
-        match socket.try_io(Interest::WRITABLE, || {
-            state.try_send(socket.into(), transmit)
-        }) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            // Any other failure (EMSGSIZE for an MTU probe larger than the path, an
-            // unreachable destination) is the loss of one datagram: UDX retransmits.
-            _ => return,
-        }
-    }
-}
-
-/// Sets the TTL (hop limit) for the datagrams that follow. A failure leaves the socket
-/// default: the datagram still leaves, like udx-native's best-effort TTL.
-pub(super) fn set_ttl(socket: &UdpSocket, v6: bool, ttl: u32) {
-    let sock = SockRef::from(socket);
-    if v6 {
-        let _ = sock.set_unicast_hops_v6(ttl);
-        // A dual-stack socket sends to v4-mapped destinations with the IPv4 TTL.
-        let _ = sock.set_ttl_v4(ttl);
-    } else {
-        let _ = sock.set_ttl_v4(ttl);
-    }
-}
-
-/// Reports an IPv4-mapped source address as plain IPv4 (§2).
-fn unmap(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), a.port()),
-            None => addr,
-        },
-        SocketAddr::V4(_) => addr,
     }
 }

@@ -262,3 +262,39 @@ async fn task_stops_when_every_handle_is_dropped() {
     })
     .await;
 }
+
+/// An echo written as soon as the data is read carries the ACK: the peer (a plain socket
+/// speaking the wire format of spec §3 by hand) gets one DATA packet acking its own, and
+/// no pure ACK before it.
+#[tokio::test]
+async fn an_echo_carries_the_ack() {
+    let sa = UdxSocket::bind(loopback()).unwrap();
+    let plain = UdpSocket::bind(loopback()).await.unwrap();
+    let config = crate::StreamConfig::default().with_initial_seq(100);
+    let mut a = sa.create_stream_with(1, config).await.unwrap();
+    a.connect(2, plain.local_addr().unwrap()).await.unwrap();
+    // DATA, id 1, rwnd 4 MiB, seq 0, ack 100 (nothing of ours to ack), "ping".
+    let mut ping = vec![0xff, 0x01, 0x01, 0x00];
+    for field in [1u32, 4 << 20, 0, 100] {
+        ping.extend_from_slice(&field.to_le_bytes());
+    }
+    ping.extend_from_slice(b"ping");
+    plain.send_to(&ping, sa.local_addr()).await.unwrap();
+    let mut buf = [0; 16];
+    let n = within("ping", a.read(&mut buf)).await.unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    a.write_all(b"pong").await.unwrap();
+    let mut datagram = [0; 64];
+    let (n, _) = within("reply", plain.recv_from(&mut datagram))
+        .await
+        .unwrap();
+    let got = &datagram[..n];
+    let first = got[2];
+    assert_eq!(first, 0x01, "DATA comes back first, no pure ACK");
+    assert_eq!(&got[4..8], &2u32.to_le_bytes(), "id");
+    assert_eq!(&got[12..16], &100u32.to_le_bytes(), "seq");
+    assert_eq!(&got[16..20], &1u32.to_le_bytes(), "it acks the ping");
+    assert_eq!(&got[20..], b"pong");
+}
+
+mod raw_batch;
