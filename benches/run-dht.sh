@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs the dht-rpc benchmark on loopback in one go (benches/src/bin/dht_bench.rs with the
 # JS node of benches/js/dht.mjs) and prints one Markdown section: PING requests answered
-# per second by a plain UDP echo (the generator's ceiling), one JS dht-rpc node and one
-# Rust plures-dht-rpc node under the same raw UDP load generator, with reply loss and CPU
+# per second by a plain UDP echo (for scale), one JS dht-rpc node and one Rust
+# plures-dht-rpc node under the same raw UDP load generators, with reply loss and CPU
 # seconds of each server process; memory per routing-table entry and per in-flight
 # request; and the ≥ 5 × target.
 #
-#   benches/run-dht.sh [--secs S] [--warmup S] [--window N] [--sockets N] [--sim]
+#   benches/run-dht.sh [--secs S] [--warmup S] [--window N] [--sockets N]
+#                      [--generator batched|plain|both] [--sim]
 #
-# Defaults: 1 s warm-up, 5 s measured, 256 requests outstanding over 4 client sockets.
+# Defaults: 1 s warm-up, 5 s measured, 256 requests outstanding over 4 client sockets, both
+# generators (batched: each socket's free window as one GSO send, replies by recvmmsg;
+# plain: one send / recv system call per datagram). CARGO_TARGET_DIR is honoured.
 # Every server runs in its own process and exits by itself after 300 s. --sim also runs
 # the 1 000-node simulated lookup (hops and messages per lookup) of plures-dht-rpc's sim
 # tests. Needs cargo and node; dht-rpc comes from testnet/node_modules (npm install in

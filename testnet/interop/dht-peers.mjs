@@ -2,13 +2,16 @@
 // A small JS dht-rpc network plus one ephemeral client node, driven over stdin/stdout,
 // for the Rust interop tests (crates/dht-rpc/tests/js_interop.rs).
 //
-//   node dht-peers.mjs [--nodes N] [--bootstrap HOST:PORT] [--command C]
+//   node dht-peers.mjs [--nodes N] [--bootstrap HOST:PORT] [--command C] [--relay-command R]
 //
 // Starts N persistent dht-rpc nodes on 127.0.0.1 (ephemeral: false, firewalled: false).
 // Without --bootstrap the first one is a bootstrapper (DHT.bootstrapper) and the others
 // bootstrap from it; with --bootstrap all of them bootstrap from that address. With
 // --command C every node answers user command C with the value "js:<port>" and prints
-// {"event":"commit","port":P} when such a request carries a (valid) token.
+// {"event":"commit","port":P} when such a request carries a (valid) token. With
+// --relay-command R every node answers user command R, whose value is the UTF-8 text
+// "host:port" of some other address, with reply("js-relayed:<port>", {to: that address})
+// (the last hop of a relayed request, spec §6.3).
 // When all are bootstrapped it prints one line:
 //
 //   {"ready":true,"bootstrap":[{host,port}],"nodes":[{host,port,id}],"client":{host,port}}
@@ -20,13 +23,29 @@
 //                                                -> {"id":2,"closest":[...],"replies":n,"values":[..],"error":null}
 //   {"id":3,"op":"table","port":P}               -> {"id":3,"id":HEX,"nodes":[{host,port}]}   (node P's table)
 //   {"id":4,"op":"addNodes","port":P,"nodes":[{host,port}]}  -> {"id":4,"size":n}
-//   {"id":5,"op":"has","id":HEX}                 -> {"id":5,"count":k,"of":N}  (JS nodes whose table holds HEX)
+//   {"id":5,"op":"has","node":HEX}               -> {"id":5,"count":k,"of":N}  (JS nodes whose table holds HEX)
 //   {"id":6,"op":"ping","host":H,"port":P}       -> {"id":6,"ok":bool,"error":msg}
+//   {"id":7,"op":"delayedPing","host":H,"port":P,"delay":MS}
+//        client.delayedPing without retries -> {"id":7,"ok":bool,"ms":elapsed since the send,"error":msg}
+//   {"id":8,"op":"request","host":H,"port":P,"command":C,"target":HEX?,"value":HEX?,"token":HEX?}
+//        client.request -> {"id":8,"ok":bool,"from":{host,port},"value":HEX|null,"token":HEX|null,
+//                          "closerNodes":[{host,port}],"error":msg|null,"code":n|null}
+//        (ok false: the promise rejected; code: the error code the JS error carries, if any)
+//   {"id":9,"op":"raw","host":H,"port":P,"hex":HEX|[HEX,...],"waitMs":MS,"max":N}
+//        sends the datagram(s), in order, from a fresh UDP socket and collects up to N datagrams coming
+//        back within MS -> {"id":9,"from":{host,port},"replies":[{"hex":HEX,"ms":t}]}
+//        (t: ms since the send; from: the socket it was sent from). With "ports":[P,...]
+//        instead of "port" the same is done for each port in parallel, each from its own
+//        socket -> {"id":9,"results":[{"from":..,"replies":[..]}, ...]}
+//   {"id":10,"op":"defaultNode"}                 a JS node with default options (adaptive,
+//        firewalled) joins, bootstraps and is destroyed
+//        -> {"id":10,"firewalled":bool,"ephemeral":bool,"host":H|null,"port":P}
 //
 // On stdin end it destroys every node and exits 0. Logs go to stderr.
 
 import { createRequire } from 'node:module'
 import readline from 'node:readline'
+import dgram from 'node:dgram'
 import { freeUdpPort } from '../lib/free-port.mjs'
 
 const require = createRequire(import.meta.url)
@@ -37,7 +56,7 @@ const log = (...a) => process.stderr.write(`[dht-peers] ${a.join(' ')}\n`)
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n')
 
 function parseArgs (argv) {
-  const o = { nodes: 5, bootstrap: null, command: null }
+  const o = { nodes: 5, bootstrap: null, command: null, relayCommand: null }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--nodes') o.nodes = Number(argv[++i])
@@ -45,6 +64,7 @@ function parseArgs (argv) {
       const [host, port] = argv[++i].split(':')
       o.bootstrap = { host, port: Number(port) }
     } else if (a === '--command') o.command = Number(argv[++i])
+    else if (a === '--relay-command') o.relayCommand = Number(argv[++i])
     else throw new Error(`unknown argument ${a}`)
   }
   return o
@@ -55,11 +75,50 @@ const nodes = []
 let client = null
 
 function serve (node) {
-  if (opts.command === null) return
+  if (opts.command === null && opts.relayCommand === null) return
   node.on('request', (req) => {
+    if (opts.relayCommand !== null && req.command === opts.relayCommand) {
+      const [host, port] = Buffer.from(req.value || []).toString().split(':')
+      out({ event: 'relayed', port: node.address().port, from: { host: req.from.host, port: req.from.port } })
+      req.reply(Buffer.from(`js-relayed:${node.address().port}`), { to: { host, port: Number(port) } })
+      return
+    }
     if (req.command !== opts.command) return
     if (req.token) out({ event: 'commit', port: node.address().port })
     req.reply(Buffer.from(`js:${node.address().port}`))
+  })
+}
+
+const hex = (b) => (b ? Buffer.from(b).toString('hex') : null)
+const unhex = (h) => (h ? Buffer.from(h, 'hex') : null)
+
+function raw (op) {
+  if (!op.ports) return rawTo(op, op.port)
+  return Promise.all(op.ports.map((p) => rawTo(op, p))).then((results) => ({ results }))
+}
+
+function rawTo (op, port) {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4')
+    const replies = []
+    let start = 0
+    let timer = null
+    const done = () => {
+      clearTimeout(timer)
+      const a = sock.address()
+      sock.close()
+      resolve({ from: { host: a.address, port: a.port }, replies })
+    }
+    sock.on('error', reject)
+    sock.on('message', (msg) => {
+      replies.push({ hex: msg.toString('hex'), ms: Number(process.hrtime.bigint() - start) / 1e6 })
+      if (replies.length >= (op.max || 1)) done()
+    })
+    sock.bind(0, HOST, () => {
+      start = process.hrtime.bigint()
+      for (const h of [].concat(op.hex)) sock.send(Buffer.from(h, 'hex'), port, op.host)
+      timer = setTimeout(done, op.waitMs)
+    })
   })
 }
 
@@ -117,7 +176,7 @@ async function handle (op) {
       return { size: node.table.toArray().length }
     }
     case 'has': {
-      const id = Buffer.from(op.id, 'hex')
+      const id = Buffer.from(op.node, 'hex')
       return { count: nodes.filter((n) => n.table.get(id)).length, of: nodes.length }
     }
     case 'ping':
@@ -127,6 +186,45 @@ async function handle (op) {
       } catch (err) {
         return { ok: false, error: err.message }
       }
+    case 'delayedPing': {
+      const start = process.hrtime.bigint()
+      const elapsed = () => Number(process.hrtime.bigint() - start) / 1e6
+      try {
+        await client.delayedPing({ host: op.host, port: op.port }, op.delay, { retry: false })
+        return { ok: true, ms: elapsed(), error: null }
+      } catch (err) {
+        return { ok: false, ms: elapsed(), error: err.message }
+      }
+    }
+    case 'request':
+      try {
+        const r = await client.request({
+          token: unhex(op.token),
+          target: unhex(op.target),
+          command: op.command,
+          value: unhex(op.value)
+        }, { host: op.host, port: op.port })
+        return {
+          ok: true,
+          from: { host: r.from.host, port: r.from.port },
+          value: hex(r.value),
+          token: hex(r.token),
+          closerNodes: (r.closerNodes || []).map((n) => ({ host: n.host, port: n.port })),
+          error: null,
+          code: r.error === undefined ? null : r.error
+        }
+      } catch (err) {
+        return { ok: false, error: err.message, code: err.code === undefined ? null : err.code }
+      }
+    case 'raw':
+      return raw(op)
+    case 'defaultNode': {
+      const node = new DHT({ bootstrap: [opts.bootstrap || { host: HOST, port: nodes[0].address().port }], host: HOST })
+      await node.fullyBootstrapped()
+      const res = { firewalled: node.firewalled, ephemeral: node.ephemeral, host: node.host, port: node.port }
+      await node.destroy()
+      return res
+    }
     default:
       throw new Error(`unknown op ${op.op}`)
   }

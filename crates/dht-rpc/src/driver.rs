@@ -2,9 +2,10 @@
 //!
 //! [`DhtNode::bind`] binds the node's two sockets (spec §2) as [`UdxSocket`]s, so UDX
 //! streams can share them later (§17), and spawns one task that owns the core. The task is
-//! a thin loop: it waits for a datagram that UDX did not take
-//! ([`UdxSocket::recv_other`]), the core's next timer or a command from a handle, feeds the
-//! core, then drains it (transmits, events) and publishes a [`Status`]. It makes no
+//! a thin loop: it waits for datagrams that UDX did not take (all that wait on a socket at
+//! once, [`UdxSocket::recv_other_batch`]), the core's next timer or a command from a
+//! handle, feeds the core, then drains it (transmits, as one batch per socket grouped by
+//! destination, [`UdxSocket::send_raw_batch`]; events) and publishes a [`Status`]. It makes no
 //! protocol decisions; the only clock it reads is tokio's ([`tokio::time::Instant::now`]),
 //! so paused tokio time drives the core too.
 //!
@@ -42,7 +43,9 @@ use tokio::task::JoinHandle;
 use crate::command::Command;
 use crate::error::Error;
 use crate::id::NodeId;
-use crate::node::{Config, IncomingRequest, Peer, QueryError, QueryStats, Reply, RequestError};
+use crate::node::{
+    Config, IncomingRequest, Peer, QueryError, QueryStats, Reply, RequestError, Stats,
+};
 use crate::token::Token;
 use task::{Cmd, Task};
 
@@ -54,8 +57,13 @@ pub struct NodeConfig {
     /// Server socket port (0 = any free port).
     pub port: u16,
     /// The core's configuration. If [`Config::public_address`] has port 0 it is completed
-    /// with the bound server port (a bootstrapper on a free port).
+    /// with the bound server port (a bootstrapper on a free port); [`Config::server_port`]
+    /// is always set to the bound server port.
     pub dht: Config,
+    /// Test aid: make the server socket behave as if it were behind a NAT or firewall, i.e.
+    /// drop every datagram arriving on it from an address it has not sent to. Off by
+    /// default.
+    pub drop_unsolicited: bool,
 }
 
 impl NodeConfig {
@@ -68,6 +76,7 @@ impl NodeConfig {
             host: Ipv4Addr::UNSPECIFIED,
             port: 0,
             dht,
+            drop_unsolicited: false,
         }
     }
 
@@ -88,6 +97,7 @@ impl NodeConfig {
             host,
             port,
             dht: Config::bootstrapper(SocketAddrV4::new(host, port), random_seed()),
+            drop_unsolicited: false,
         }
     }
 }
@@ -151,6 +161,7 @@ impl DhtNode {
                 a.set_port(server_port);
             }
         }
+        config.dht.server_port = server_port;
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (requests_tx, requests) = mpsc::unbounded_channel();
         let (task, status) = Task::new(
@@ -160,6 +171,7 @@ impl DhtNode {
             commands.downgrade(),
             commands_rx,
             requests_tx,
+            config.drop_unsolicited,
         );
         let task = tokio::spawn(task.run());
         Ok(Self {
@@ -308,6 +320,13 @@ impl DhtNode {
     pub async fn table(&self) -> io::Result<Vec<Peer>> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Table(reply))?;
+        rx.await.map_err(|_| gone())
+    }
+
+    /// The core's input counters ([`Stats`]): datagrams, drops by reason, timeouts.
+    pub async fn stats(&self) -> io::Result<Stats> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Stats(reply))?;
         rx.await.map_err(|_| gone())
     }
 

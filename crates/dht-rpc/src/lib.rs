@@ -39,15 +39,26 @@
 //!   registered user commands surfaced as [`Event::Request`] and answered with
 //!   [`Dht::reply`] / [`Dht::error`] / [`Dht::relay`], outbound [`Dht::request`], the
 //!   iterative [`Dht::query`] (concurrency 10, k = 20, DOWN_HINTs, slow requests, streamed
-//!   replies, commit with tokens), bootstrap (two FIND_NODE iterations around the id switch)
-//!   and the switch to persistent for unfirewalled nodes (forced, or adaptive after the
-//!   stable-tick countdown).
+//!   replies, commit with tokens), bootstrap (two FIND_NODE iterations around the id switch);
+//! - firewall detection and the switch to persistent (`node/firewall.rs`, spec §11, §13):
+//!   the bootstrap's quick PING_NAT to the first responder ([`Config::quick_firewall`]), the
+//!   full check (PING_NAT with [`Config::server_port`] to the 5 most recently seen nodes,
+//!   topped up with the bootstrap nodes; replies count only from hosts also seen arriving on
+//!   the server socket; 3 of ≥ 5 or 1 of fewer must count, and the reported address must
+//!   agree with the NAT estimate on the host and with the server socket's local port), then
+//!   unfirewalled → persistent with `id(publicHost, serverPort)` when forced, or adaptive
+//!   after the 240-tick countdown (720 between later checks).
 //!
 //! With the default `tokio` feature, `driver::DhtNode` runs the core over two
 //! `plures_udx::UdxSocket`s (server and client) and exposes requests, queries, user-command
 //! handling and status as async methods. `tests/js_interop.rs` checks it live against the
 //! JS reference (joining a JS testnet, JS nodes bootstrapping from Rust, mixed-network
-//! lookups, tokens both ways, retries, the closer-node order).
+//! lookups, tokens both ways, retries, the closer-node order); `tests/js_live_checklist.rs`
+//! covers the rest of the spec's live checklist (internal commands, error replies and the
+//! DELAYED_PING limit compared byte for byte with a JS node, a JS DOWN_HINT acted on,
+//! relaying to a JS last hop, firewall detection with and without a filtered server socket,
+//! a UDX stream sharing the server socket with DHT traffic). `tests/sim/firewall.rs` runs
+//! firewall detection behind each of plures-sim's NAT types.
 //!
 //! # Run loop
 //!
@@ -99,6 +110,9 @@
 //!
 //! - Responses are matched by tid **and** source (spec §3.5 allows it), except PING_NAT.
 //! - Retransmissions wait in the congestion window like first sends.
+//! - One firewall check at a time: an adaptive check due while another runs is skipped
+//!   (counts as failed). A node whose [`Config::server_port`] is 0 (unknown) never passes
+//!   one; the tokio driver always sets it.
 //! - [`Config::sorted_closer_nodes`] (off by default) lists closer nodes nearest-first.
 //!   With the reference's row order a responder can leave out nodes sharing exactly `d`
 //!   bits with the target in favour of farther rows, and simulated lookups then miss a
@@ -109,9 +123,11 @@
 //!
 //! # What comes next
 //!
-//! - The firewall probe (`checkIfFirewalled`: PING_NAT to 5 recent nodes) and
-//!   `quickFirewall` during bootstrap; until then a firewalled node never becomes
-//!   persistent.
+//! - Tid-only response matching as an option for user requests, if a use appears: a Rust
+//!   originator drops a reply sent by a node other than the one it asked (a last hop
+//!   answering `reply(value, {to})` directly), because responses must come from the
+//!   address the request went to (PING_NAT excepted).
+//! - `remoteAddress()`, the `randomized` flag and the `nat-update` event in the driver.
 //! - Suspend/resume and wake-up handling, network health (`online`/`degraded`), sessions.
 //! - Bootstrap entries with host names (`suggestedIP@host:port`): DNS is the driver's job.
 #![forbid(unsafe_code)]

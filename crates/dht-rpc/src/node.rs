@@ -20,6 +20,7 @@
 //! Past a cap, inbound work is dropped and counted ([`Stats`]); commands return
 //! [`Error::Busy`].
 
+mod firewall;
 mod lookup;
 mod maintenance;
 mod query;
@@ -47,6 +48,8 @@ pub use types::{
     QueryStats, Reply, RequestError, RequestHandle, RequestId, Stats,
 };
 
+pub use firewall::FIREWALL_CANDIDATES;
+use firewall::{FirewallProbe, QuickFirewall};
 pub use maintenance::{MORE_STABLE_TICKS, REFRESH_TICKS, STABLE_TICKS};
 use query::{Phase, Query};
 
@@ -77,6 +80,10 @@ enum Ctx {
     Check(NodeId),
     Evict(PingBeforeEvict),
     DownHint,
+    /// A PING_NAT of the running firewall check.
+    FirewallProbe,
+    /// The bootstrap's quick PING_NAT, sent while this query ran.
+    QuickNat(QueryId),
 }
 
 /// Per-node bookkeeping next to the table entry (spec §9.1).
@@ -115,6 +122,8 @@ pub struct Dht {
     nat: NatSampler,
     id_less_sources: Vec<SocketAddrV4>,
     last_checked_host: Option<std::net::Ipv4Addr>,
+    probe: Option<FirewallProbe>,
+    quick: QuickFirewall,
     repings: usize,
     down_hint_checks: usize,
     down_hints_sent: usize,
@@ -159,6 +168,8 @@ impl Dht {
             nat,
             id_less_sources: Vec::new(),
             last_checked_host: None,
+            probe: None,
+            quick: QuickFirewall::Idle,
             repings: 0,
             down_hint_checks: 0,
             down_hints_sent: 0,
@@ -331,6 +342,11 @@ impl Dht {
     ) -> Result<(), Dropped> {
         if from.port() == 0 {
             return Err(Dropped::SourcePort);
+        }
+        if socket == Socket::Server {
+            if let Some(probe) = &mut self.probe {
+                probe.on_server_datagram(from);
+            }
         }
         let external = socket != self.main_socket();
         match Packet::decode(data)? {
@@ -572,6 +588,8 @@ impl Dht {
                 self.resolve_eviction(probe, id == Some(probe.old.id));
             }
             Ctx::DownHint => {}
+            Ctx::FirewallProbe => self.probe_settled(now, from, Some(res.to)),
+            Ctx::QuickNat(query) => self.quick_firewall_reply(query),
         }
         Ok(())
     }
@@ -764,7 +782,8 @@ impl Dht {
                 self.repings = self.repings.saturating_sub(1);
                 self.resolve_eviction(probe, false);
             }
-            Ctx::DownHint => {}
+            Ctx::DownHint | Ctx::QuickNat(_) => {}
+            Ctx::FirewallProbe => self.probe_settled(now, destination, None),
         }
     }
 }

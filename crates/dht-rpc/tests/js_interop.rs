@@ -7,131 +7,22 @@
 #![cfg(feature = "tokio")]
 #![allow(missing_docs)]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use plures_dht_rpc::driver::{DhtNode, NodeConfig};
 use plures_dht_rpc::{Command, K, Node, NodeId, RoutingTable, error_code};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::UdpSocket;
-use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::time::timeout;
 
-const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
-const LIMIT: Duration = Duration::from_secs(30);
+use common::{Js, LOCAL, addr_of, hex_id, testnet, within};
+
 const CMD: u64 = 42;
-
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match timeout(LIMIT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out: {what}"),
-    }
-}
-
-/// The `testnet/` directory if Node and the JS packages are there.
-fn testnet() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testnet");
-    let node_ok = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !node_ok {
-        eprintln!("skipped: `node` is not installed");
-        return None;
-    }
-    if !dir.join("node_modules/dht-rpc").is_dir() || !dir.join("node_modules/hyperdht").is_dir() {
-        eprintln!("skipped: testnet/node_modules is missing (run npm ci in testnet/)");
-        return None;
-    }
-    Some(dir)
-}
-
-/// A JS child speaking JSON lines.
-struct Js {
-    _child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Lines<BufReader<ChildStdout>>,
-    next_id: u64,
-    /// `{"event": ...}` lines seen while waiting for answers.
-    events: Vec<Value>,
-}
-
-impl Js {
-    fn spawn(dir: &Path, script: &str, args: &[String]) -> Self {
-        let mut child = tokio::process::Command::new("node")
-            .arg(dir.join(script))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn node");
-        let stdin = child.stdin.take();
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        Self {
-            _child: child,
-            stdin,
-            lines,
-            next_id: 0,
-            events: Vec::new(),
-        }
-    }
-
-    async fn line(&mut self) -> Value {
-        let line = within("a line from node", self.lines.next_line())
-            .await
-            .expect("read")
-            .expect("node exited early");
-        serde_json::from_str(&line).expect("a JSON line")
-    }
-
-    async fn op(&mut self, mut op: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        op["id"] = json!(id);
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        let text = format!("{op}\n");
-        within("write", stdin.write_all(text.as_bytes()))
-            .await
-            .expect("write");
-        loop {
-            let v = self.line().await;
-            if v.get("event").is_some() {
-                self.events.push(v);
-            } else if v["id"] == json!(id) {
-                assert!(v.get("fatal").is_none(), "{v}");
-                return v;
-            }
-        }
-    }
-
-    /// Closes stdin and reads the rest (events) until the child exits.
-    async fn close(mut self) -> Vec<Value> {
-        self.stdin = None;
-        while let Some(line) = within("drain", self.lines.next_line()).await.expect("read") {
-            let v: Value = serde_json::from_str(&line).expect("json");
-            if v.get("event").is_some() {
-                self.events.push(v);
-            }
-        }
-        self.events
-    }
-}
-
-fn addr_of(v: &Value) -> SocketAddrV4 {
-    let host: Ipv4Addr = v["host"].as_str().expect("host").parse().expect("ip");
-    SocketAddrV4::new(host, v["port"].as_u64().expect("port") as u16)
-}
-
-fn hex_id(id: &NodeId) -> String {
-    hex::encode(id.as_bytes())
-}
 
 /// Pseudo-random targets: ids of addresses nobody uses.
 fn target(i: u32) -> NodeId {

@@ -1,6 +1,6 @@
 //! The task that owns the core: wait, feed, drain.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -15,8 +15,11 @@ use super::{
 use crate::command::Command;
 use crate::id::NodeId;
 use crate::io::Socket;
-use crate::node::{Config, Dht, Event, Peer, QueryId, Reply, RequestHandle, RequestId};
+use crate::node::{Config, Dht, Event, Peer, QueryId, Reply, RequestHandle, RequestId, Stats};
 use crate::token::Token;
+
+/// Most datagrams taken from one socket per wake-up.
+const INBOX: usize = 256;
 
 /// A command from a handle.
 #[derive(Debug)]
@@ -41,6 +44,7 @@ pub(super) enum Cmd {
     Answer(RequestHandle, Answer),
     AddNode(SocketAddrV4),
     Table(oneshot::Sender<Vec<Peer>>),
+    Stats(oneshot::Sender<Stats>),
     Destroy,
 }
 
@@ -70,6 +74,12 @@ pub(super) struct Task {
     status: watch::Sender<Status>,
     requests: HashMap<RequestId, oneshot::Sender<io::Result<Reply>>>,
     queries: HashMap<QueryId, mpsc::UnboundedSender<QueryItem>>,
+    /// With `NodeConfig::drop_unsolicited`: the addresses the server socket has sent to
+    /// (the only ones whose datagrams it accepts).
+    server_peers: Option<HashSet<SocketAddrV4>>,
+    /// The transmits of one drain, per socket (kept for their allocations).
+    server_out: Vec<(SocketAddr, Vec<u8>)>,
+    client_out: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 /// The driver's one clock seam.
@@ -85,6 +95,7 @@ impl Task {
         handle: mpsc::WeakUnboundedSender<Cmd>,
         commands: mpsc::UnboundedReceiver<Cmd>,
         inbound: mpsc::UnboundedSender<InboundRequest>,
+        drop_unsolicited: bool,
     ) -> (Self, watch::Receiver<Status>) {
         let core = Dht::new(config, now());
         let (status, status_rx) = watch::channel(status_of(&core));
@@ -98,6 +109,9 @@ impl Task {
             status,
             requests: HashMap::new(),
             queries: HashMap::new(),
+            server_peers: drop_unsolicited.then(HashSet::new),
+            server_out: Vec::new(),
+            client_out: Vec::new(),
         };
         (task, status_rx)
     }
@@ -105,29 +119,39 @@ impl Task {
     pub(super) async fn run(mut self) {
         let server = Arc::clone(&self.server);
         let client = Arc::clone(&self.client);
+        // One timer for the task's life, moved only when the core's deadline moves: a new
+        // timer per wake-up costs a timer-wheel insert and often a runtime unpark (an
+        // eventfd write) — the largest cost of this loop before.
+        let sleep = sleep_until(Instant::now());
+        tokio::pin!(sleep);
+        let mut armed = None;
+        let (mut server_in, mut client_in) = (Vec::new(), Vec::new());
         loop {
             self.drain();
-            let deadline = self.core.poll_timeout().map(Instant::from_std);
-            let timer = async {
-                match deadline {
-                    Some(d) => sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let deadline = self.core.poll_timeout();
+            if let Some(d) = deadline.filter(|&d| armed != Some(d)) {
+                sleep.as_mut().reset(Instant::from_std(d));
+                armed = Some(d);
+            }
+            // Every datagram waiting on a socket is taken in one go; the replies to all of
+            // them leave in one batch at the next drain.
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
                     Some(Cmd::Destroy) | None => break,
                     Some(cmd) => self.command(cmd),
                 },
-                r = server.recv_other() => match r {
-                    Ok((data, from)) => self.datagram(Socket::Server, from, &data),
+                r = server.recv_other_batch(&mut server_in, INBOX) => match r {
+                    Ok(_) => self.datagrams(Socket::Server, &mut server_in),
                     Err(_) => break,
                 },
-                r = client.recv_other() => match r {
-                    Ok((data, from)) => self.datagram(Socket::Client, from, &data),
+                r = client.recv_other_batch(&mut client_in, INBOX) => match r {
+                    Ok(_) => self.datagrams(Socket::Client, &mut client_in),
                     Err(_) => break,
                 },
-                () = timer => self.core.handle_timeout(now()),
+                () = &mut sleep, if deadline.is_some() => {
+                    armed = None;
+                    self.core.handle_timeout(now());
+                }
             }
         }
         for (_, reply) in self.requests.drain() {
@@ -138,9 +162,22 @@ impl Task {
         }
     }
 
-    fn datagram(&mut self, socket: Socket, from: SocketAddr, data: &[u8]) {
+    /// Feeds a batch of datagrams from one socket to the core, with one clock reading.
+    fn datagrams(&mut self, socket: Socket, batch: &mut Vec<(Vec<u8>, SocketAddr)>) {
+        let now = now();
+        for (data, from) in batch.drain(..) {
+            self.datagram(now, socket, from, &data);
+        }
+    }
+
+    fn datagram(&mut self, now: std::time::Instant, socket: Socket, from: SocketAddr, data: &[u8]) {
+        if let (Socket::Server, Some(peers)) = (socket, &self.server_peers) {
+            if !peers.contains(&v4(from)) {
+                return;
+            }
+        }
         // Dropped datagrams are counted in the core's stats; nothing else to do.
-        let _ = self.core.handle_datagram(now(), socket, v4(from), data);
+        let _ = self.core.handle_datagram(now, socket, v4(from), data);
     }
 
     fn command(&mut self, cmd: Cmd) {
@@ -210,21 +247,43 @@ impl Task {
                     .collect();
                 let _ = reply.send(peers);
             }
+            Cmd::Stats(reply) => {
+                let _ = reply.send(self.core.stats());
+            }
             Cmd::Destroy => {}
         }
     }
 
-    /// Transmits, then events, then the status.
+    /// Transmits, then events, then the status. The transmits leave in one batch per
+    /// socket, grouped by destination (a stable sort: the order to each destination is
+    /// kept), so that runs of equal-sized datagrams to one peer go out in one GSO send.
     fn drain(&mut self) {
         while let Some(t) = self.core.poll_transmit() {
-            let socket = match t.socket {
-                Socket::Server => &self.server,
-                Socket::Client => &self.client,
+            let out = match t.socket {
+                Socket::Server => {
+                    if let Some(peers) = &mut self.server_peers {
+                        peers.insert(t.destination);
+                    }
+                    &mut self.server_out
+                }
+                Socket::Client => &mut self.client_out,
                 // This driver feeds no other sockets, so the core never names one.
                 Socket::Other(_) => continue,
             };
+            out.push((t.destination.into(), t.contents));
+        }
+        for (socket, out) in [
+            (&self.server, &mut self.server_out),
+            (&self.client, &mut self.client_out),
+        ] {
+            if out.is_empty() {
+                continue;
+            }
+            if out.len() > 1 {
+                out.sort_by_key(|(to, _)| *to);
+            }
             // Send errors are not reported (the request times out), as in the reference.
-            let _ = socket.send_raw(t.destination.into(), &t.contents, None);
+            let _ = socket.send_raw_batch(out.drain(..));
         }
         while let Some(event) = self.core.poll_event() {
             self.event(event);

@@ -174,3 +174,5 @@ async fn handles_fail_after_destroy() {
     boot.destroy().await;
     assert!(commands.send(super::Cmd::AddNode(addr)).is_err());
 }
+
+mod bursts;

@@ -222,8 +222,12 @@ impl Dht {
         if q.owner != Owner::User && few_in_flight {
             q.raise_concurrency();
         }
+        let quick = q.owner == Owner::Bootstrap(1);
         let hints = q.on_reply(&reply, hops);
         let emit = q.owner == Owner::User && reply.error == 0;
+        if quick {
+            self.quick_firewall(now, qid, reply.from);
+        }
         self.send_down_hints(now, hints);
         if emit {
             self.push_event(Event::QueryReply { query: qid, reply });

@@ -4,6 +4,7 @@
 use std::net::SocketAddrV4;
 use std::time::Instant;
 
+use super::firewall::Purpose;
 use super::query::Owner;
 use super::{Ctx, Dht, Event, MAX_DOWN_HINT_CHECKS, Meta};
 use crate::command::Command;
@@ -187,7 +188,7 @@ impl Dht {
                 if self.nat.host() == self.last_checked_host {
                     self.stable_ticks = MORE_STABLE_TICKS;
                 } else {
-                    self.update_network_state(now, false);
+                    self.update_network_state(now, false, Purpose::Adaptive);
                 }
             }
         }
@@ -258,61 +259,6 @@ impl Dht {
         {
             self.bootstrap_done(now, 2);
         }
-    }
-
-    /// §11 step 2–3, after each bootstrap query.
-    pub(super) fn bootstrap_done(&mut self, now: Instant, iteration: u8) {
-        if self.bootstrapped {
-            return;
-        }
-        // quickFirewall (PING_NAT to the first responder) is not implemented, so `testNat`
-        // is always false: only forced-persistent nodes try to switch here.
-        let forced_persistent = self.config.ephemeral == Some(false);
-        if iteration == 1 && forced_persistent && self.update_network_state(now, false) {
-            self.start_bootstrap(now, 2);
-            return;
-        }
-        self.bootstrapped = true;
-        self.push_event(Event::Ready);
-    }
-
-    /// §13 `updateNetworkState`. The firewall probe (`checkIfFirewalled`) is not
-    /// implemented yet, so a firewalled node never passes it.
-    pub(super) fn update_network_state(&mut self, now: Instant, only_firewall: bool) -> bool {
-        if !self.ephemeral || (only_firewall && !self.firewalled) {
-            return false;
-        }
-        if !only_firewall {
-            self.last_checked_host = self.nat.host();
-            self.stable_ticks = MORE_STABLE_TICKS;
-        }
-        let (Some(host), port) = (self.nat.host(), self.nat.port()) else {
-            return false;
-        };
-        if port == 0 || self.firewalled {
-            return false;
-        }
-        if self.config.ephemeral == Some(true) {
-            return false;
-        }
-        if !only_firewall {
-            self.ephemeral = false;
-        }
-        let id = NodeId::from_addr(SocketAddrV4::new(host, port));
-        if id != self.table.id() {
-            for dropped in self.table.rebuild(id) {
-                if let Some(meta) = self.meta.remove(&dropped.id) {
-                    self.recency.remove(&meta.seq);
-                }
-            }
-            if self.bootstrapped {
-                self.refresh(now);
-            }
-        }
-        if !self.ephemeral {
-            self.push_event(Event::Persistent { id });
-        }
-        true
     }
 }
 

@@ -42,6 +42,14 @@ pub struct Config {
     /// order (spec §8). Off by default (wire parity with the reference); see the crate docs
     /// for why a network of nodes with it on converges to the exact closest set.
     pub sorted_closer_nodes: bool,
+    /// The server socket's local port: the PING_NAT value of firewall checks, which pass
+    /// only if peers report it back unchanged. 0 (unknown) means a firewalled node can never
+    /// prove it is reachable. The tokio driver fills it in.
+    pub server_port: u16,
+    /// Send one PING_NAT to the first responder of the first bootstrap query
+    /// (`quickFirewall`, default true); if it is answered before that query ends the node
+    /// runs the full firewall check right after it instead of ~20 minutes later.
+    pub quick_firewall: bool,
 }
 
 impl Config {
@@ -61,6 +69,8 @@ impl Config {
             commands: Vec::new(),
             down_hints: true,
             sorted_closer_nodes: false,
+            server_port: 0,
+            quick_firewall: true,
         }
     }
 
@@ -71,6 +81,7 @@ impl Config {
             ephemeral: Some(false),
             firewalled: false,
             public_address: Some(addr),
+            server_port: addr.port(),
             ..Self::new(seed)
         }
     }

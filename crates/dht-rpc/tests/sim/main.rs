@@ -3,4 +3,5 @@
 
 mod adapter;
 mod convergence;
+mod firewall;
 mod hostile;
