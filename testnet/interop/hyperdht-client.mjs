@@ -15,7 +15,13 @@
 //   {"id":6,"op":"immutablePut","value":V}      -> {"hash","closest":n}
 //   {"id":7,"op":"immutableGet","hash":H}       -> {"found":bool,"value"}
 //   {"id":8,"op":"listen","seed":S}             -> {"publicKey"}  (a server announcing itself)
-//   {"id":9,"op":"findPeer","publicKey":K}      -> {"replies":n,"peers":[{publicKey,relayAddresses}]}
+//   {"id":9,"op":"findPeer","publicKey":K}      -> {"replies":n,"repliesWithPeer":n,"peers":[..]}
+//   {"id":10,"op":"connect","publicKey":K,"seed":S,"data":V} -> {"remotePublicKey","echo":V'}
+//        (connects, writes V, reads back as many bytes, closes)
+// A server started with "listen" echoes every byte it receives and prints
+//   {"event":"connection","remotePublicKey":K} for each client.
+// Options: --persistent makes this node ephemeral: false, firewalled: false (so it is
+// reachable and says firewall OPEN in its handshakes).
 // An op that throws answers {"error":message,"code":..}. On stdin end: destroy and exit.
 import readline from 'node:readline'
 import DHT from 'hyperdht'
@@ -26,12 +32,16 @@ const buf = (h) => Buffer.from(h, 'hex')
 
 const argv = process.argv.slice(2)
 let bootstrap = []
+let persistent = false
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--bootstrap') bootstrap = argv[++i].split(',')
+  else if (argv[i] === '--persistent') persistent = true
   else throw new Error('unknown argument ' + argv[i])
 }
 
-const dht = new DHT({ bootstrap, ephemeral: true, host: '127.0.0.1' })
+const dht = persistent
+  ? new DHT({ bootstrap, ephemeral: false, firewalled: false, host: '127.0.0.1' })
+  : new DHT({ bootstrap, ephemeral: true, host: '127.0.0.1' })
 const servers = []
 
 const peerOut = (p) => ({
@@ -41,12 +51,15 @@ const peerOut = (p) => ({
 
 async function collect (stream, pick) {
   let replies = 0
+  let repliesWithPeer = 0
   const seen = new Map()
   for await (const data of stream) {
     replies++
-    for (const p of pick(data)) seen.set(hex(p.publicKey), peerOut(p))
+    const found = pick(data)
+    if (found.length > 0) repliesWithPeer++
+    for (const p of found) seen.set(hex(p.publicKey), peerOut(p))
   }
-  return { replies, peers: [...seen.values()] }
+  return { replies, repliesWithPeer, peers: [...seen.values()] }
 }
 
 async function run (op) {
@@ -79,10 +92,33 @@ async function run (op) {
       return r ? { found: true, value: hex(r.value) } : { found: false }
     }
     case 'listen': {
-      const server = dht.createServer()
+      const server = dht.createServer((socket) => {
+        out({ event: 'connection', remotePublicKey: hex(socket.remotePublicKey) })
+        socket.on('error', () => {})
+        socket.on('data', (d) => socket.write(d))
+        socket.on('end', () => socket.end())
+      })
       servers.push(server)
       await server.listen(DHT.keyPair(buf(op.seed)))
       return { publicKey: hex(server.publicKey) }
+    }
+    case 'connect': {
+      const socket = dht.connect(buf(op.publicKey), { keyPair: DHT.keyPair(buf(op.seed)) })
+      const data = buf(op.data)
+      const echo = await new Promise((resolve, reject) => {
+        const got = []
+        let n = 0
+        socket.on('error', reject)
+        socket.on('open', () => socket.write(data))
+        socket.on('data', (d) => {
+          got.push(d)
+          n += d.length
+          if (n >= data.length) resolve(Buffer.concat(got))
+        })
+      })
+      const remotePublicKey = hex(socket.remotePublicKey)
+      socket.end()
+      return { remotePublicKey, echo: hex(echo) }
     }
     case 'findPeer':
       return collect(dht.findPeer(buf(op.publicKey)), (d) => (d.peer ? [d.peer] : []))

@@ -6,15 +6,17 @@
 //!   127.0.0.1 that prints its bootstrap address as one JSON line and stops when stdin
 //!   closes;
 //! - `plures-sync node [--bootstrap HOST:PORT]... [--port P] [--seconds S]`: one
-//!   long-running dht-rpc node (default bootstrap: the public hyperdht nodes).
-//!
-//! The `demo` of replicas syncing arrives with the swarm layer.
+//!   long-running dht-rpc node (default bootstrap: the public hyperdht nodes);
+//! - `plures-sync demo [--replicas R] [--nodes N] [--records K] [--seconds S]`: a local
+//!   hyperdht testnet plus R replicas that share a sync key, find each other on its topic
+//!   and replicate until every replica holds every record.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod dht;
 
 #[derive(Parser)]
@@ -61,6 +63,25 @@ enum Command {
         /// Stop after this many seconds.
         #[arg(long)]
         seconds: Option<u64>,
+    },
+    /// The whole stack on 127.0.0.1: a local hyperdht testnet plus replicas that share a
+    /// fresh sync key, find each other on its topic, connect (Noise + UDX) and replicate.
+    ///
+    /// Progress goes to stderr; on success one JSON summary line goes to stdout and the
+    /// exit status is 0; if the replicas have not converged after --seconds, status 1.
+    Demo {
+        /// Number of replicas.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(2..=16))]
+        replicas: u16,
+        /// Number of DHT nodes in the testnet, the bootstrapper included.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=200))]
+        nodes: u16,
+        /// Records each replica writes.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        records: u32,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
 }
 
@@ -117,6 +138,29 @@ fn main() -> ExitCode {
             port,
             seconds,
         } => run(dht::node(&bootstrap, port, seconds)),
+        Command::Demo {
+            replicas,
+            nodes,
+            records,
+            seconds,
+        } => {
+            let args = demo::DemoArgs {
+                replicas: replicas.into(),
+                nodes: nodes.into(),
+                records: records as usize,
+                seconds,
+            };
+            match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(demo::run(args)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

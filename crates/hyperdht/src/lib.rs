@@ -67,6 +67,8 @@
 
 pub mod constants;
 pub mod crypto;
+#[cfg(feature = "tokio")]
+pub mod driver;
 mod error;
 pub mod node;
 pub mod storage;

@@ -10,23 +10,35 @@
 //! Time is the caller's `Instant`, plus one wall-clock reading at construction
 //! ([`Config::unix_ms`]) from which the storage's `bump` bound is derived.
 //!
-//! Connection set-up (PEER_HANDSHAKE / PEER_HOLEPUNCH routing, listen, connect) is not
-//! here yet: those commands are answered as unknown.
+//! Connections: every node routes PEER_HANDSHAKE / PEER_HOLEPUNCH (spec §9, [`router`]);
+//! [`HyperDht::listen`] runs a server (spec §8, §11) and [`HyperDht::connect`] a client
+//! (spec §10) up to the point where a UDX stream is to be connected and a secret-stream
+//! started ([`StreamSetup`]) — the caller owns the sockets and streams. Holepunching
+//! (spec §12) is not implemented yet, so only paths without it complete.
 
+mod connect;
+mod entropy;
 mod ops;
+mod router;
+mod server;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
 use plures_dht_rpc::node::{IncomingRequest, QueryError, QueryId, RequestId};
 use plures_dht_rpc::{Command, Dht, Dropped, Socket, Transmit};
 
+pub use connect::{ConnId, ConnectError, HANDSHAKE_CONCURRENCY};
 pub use ops::{OpError, OpId, OpResult};
+pub use server::{HANDSHAKE_CLEAR_WAIT, ListenError, REANNOUNCE_INTERVAL, SERVER_RELAYS, ServerId};
 
 use crate::storage::{Answer, Request, Storage, StorageConfig};
 use crate::wire::{MutableGetResponse, Peer};
+use connect::Connect;
+use entropy::Entropy;
 use ops::Op;
+use server::Server;
 
 /// Configuration of a [`HyperDht`].
 #[derive(Debug, Clone)]
@@ -38,6 +50,64 @@ pub struct Config {
     pub storage: StorageConfig,
     /// The wall clock (Unix milliseconds) at the `now` given to [`HyperDht::new`].
     pub unix_ms: u64,
+    /// Seed of the secret randomness (ephemeral Noise keys, UDX stream ids): 32 bytes
+    /// from the OS, never shared between nodes.
+    pub entropy: [u8; 32],
+    /// This machine's IPv4 addresses to offer for LAN connections (with the server
+    /// socket's port), e.g. `127.0.0.1` for a node bound there.
+    pub local_addresses: Vec<Ipv4Addr>,
+}
+
+/// What the caller must set up for a connection the core negotiated: a UDX stream with
+/// id `local_stream_id` connected to `remote_stream_id` at `remote_addr` (`None`: bind it
+/// to wherever the peer's first datagram for it comes from), then a secret-stream started
+/// from `keys` (no Noise messages on the stream).
+#[derive(Debug, Clone)]
+pub struct StreamSetup {
+    /// The id of the UDX stream to create.
+    pub local_stream_id: u32,
+    /// The peer's UDX stream id.
+    pub remote_stream_id: u32,
+    /// Where to connect, if known now.
+    pub remote_addr: Option<SocketAddrV4>,
+    /// The finished handshake for the secret-stream.
+    pub keys: plures_secret_stream::Keys,
+    /// The peer's static public key.
+    pub remote_public_key: [u8; 32],
+    /// The key of the holepunch secure payload (spec §12.3).
+    pub holepunch_secret: [u8; 32],
+}
+
+impl PartialEq for StreamSetup {
+    fn eq(&self, other: &Self) -> bool {
+        self.local_stream_id == other.local_stream_id
+            && self.remote_stream_id == other.remote_stream_id
+            && self.remote_addr == other.remote_addr
+            && self.keys.handshake_hash == other.keys.handshake_hash
+            && self.remote_public_key == other.remote_public_key
+    }
+}
+
+impl Eq for StreamSetup {}
+
+/// Counters of a node's hyperdht-level work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// What the storage did with the requests it got.
+    pub storage: crate::storage::StorageStats,
+    /// Topic records held.
+    pub records: usize,
+    /// PEER_HANDSHAKE messages forwarded for others (relay or reply hops).
+    pub handshakes_routed: u64,
+    /// PEER_HOLEPUNCH messages forwarded for others.
+    pub holepunches_routed: u64,
+}
+
+/// Who is waiting for a query or request of the dht-rpc core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    Op(OpId),
+    Conn(ConnId),
 }
 
 /// What the node reports.
@@ -65,6 +135,34 @@ pub enum Event {
         /// The server's record.
         peer: Peer,
     },
+    /// A server announced itself (first time only).
+    Listening {
+        /// The server.
+        server: ServerId,
+        /// The storage nodes it announced to.
+        relays: Vec<SocketAddrV4>,
+    },
+    /// A client completed a handshake with one of this node's servers.
+    Connection {
+        /// The server.
+        server: ServerId,
+        /// The stream to set up.
+        setup: StreamSetup,
+    },
+    /// An outgoing connection completed its handshake.
+    Connected {
+        /// The attempt.
+        conn: ConnId,
+        /// The stream to set up.
+        setup: StreamSetup,
+    },
+    /// An outgoing connection failed.
+    ConnectFailed {
+        /// The attempt.
+        conn: ConnId,
+        /// Why.
+        error: ConnectError,
+    },
     /// An operation finished.
     Done {
         /// The operation.
@@ -84,30 +182,53 @@ pub struct HyperDht {
     storage: Storage,
     started: Instant,
     unix_ms: u64,
+    entropy: Entropy,
+    local_addresses: Vec<Ipv4Addr>,
+    server_port: u16,
     ops: HashMap<OpId, Op>,
-    by_query: HashMap<QueryId, OpId>,
-    by_request: HashMap<RequestId, OpId>,
+    by_query: HashMap<QueryId, Owner>,
+    by_request: HashMap<RequestId, Owner>,
     next_op: u64,
+    servers: HashMap<ServerId, Server>,
+    servers_by_target: HashMap<[u8; 32], ServerId>,
+    announce_ops: HashMap<OpId, ServerId>,
+    next_server: u64,
+    conns: HashMap<ConnId, Connect>,
+    next_conn: u64,
+    last_now: Instant,
+    routed: (u64, u64),
     events: VecDeque<Event>,
 }
 
 impl HyperDht {
-    /// A node that registers the storage commands (2–10) on its dht-rpc core.
+    /// A node that registers hyperdht's commands (0–10) on its dht-rpc core.
     pub fn new(mut config: Config, now: Instant) -> Self {
-        for command in 2..=10 {
+        for command in 0..=10 {
             if !config.dht.commands.contains(&command) {
                 config.dht.commands.push(command);
             }
         }
+        let server_port = config.dht.server_port;
         Self {
+            server_port,
             dht: Dht::new(config.dht, now),
             storage: Storage::new(config.storage, now),
             started: now,
             unix_ms: config.unix_ms,
+            entropy: Entropy::new(config.entropy),
+            local_addresses: config.local_addresses,
             ops: HashMap::new(),
             by_query: HashMap::new(),
             by_request: HashMap::new(),
             next_op: 0,
+            servers: HashMap::new(),
+            servers_by_target: HashMap::new(),
+            announce_ops: HashMap::new(),
+            next_server: 0,
+            conns: HashMap::new(),
+            next_conn: 0,
+            last_now: now,
+            routed: (0, 0),
             events: VecDeque::new(),
         }
     }
@@ -127,6 +248,16 @@ impl HyperDht {
         &self.storage
     }
 
+    /// Counters.
+    pub fn stats(&self) -> NodeStats {
+        NodeStats {
+            storage: self.storage.stats(),
+            records: self.storage.record_count(),
+            handshakes_routed: self.routed.0,
+            holepunches_routed: self.routed.1,
+        }
+    }
+
     /// Operations still running.
     pub fn ops_in_flight(&self) -> usize {
         self.ops.len()
@@ -140,6 +271,7 @@ impl HyperDht {
         from: SocketAddrV4,
         data: &[u8],
     ) -> Result<(), Dropped> {
+        self.last_now = now;
         let r = self.dht.handle_datagram(now, socket, from, data);
         self.pump(now);
         r
@@ -147,8 +279,10 @@ impl HyperDht {
 
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
         self.dht.handle_timeout(now);
         self.storage.handle_timeout(now);
+        self.refresh_servers(now);
         self.pump(now);
     }
 
@@ -159,8 +293,40 @@ impl HyperDht {
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let storage = self.storage.poll_timeout();
-        Some(self.dht.poll_timeout().map_or(storage, |t| t.min(storage)))
+        [
+            self.dht.poll_timeout(),
+            Some(self.storage.poll_timeout()),
+            self.servers_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Our public address if the dht-rpc core is not firewalled and knows it
+    /// (`dht.remoteAddress()`).
+    pub fn remote_address(&self) -> Option<SocketAddrV4> {
+        if self.dht.is_firewalled() {
+            return None;
+        }
+        let nat = self.dht.nat();
+        let host = nat.host()?;
+        (nat.port() != 0).then(|| SocketAddrV4::new(host, nat.port()))
+    }
+
+    /// What a payload's `addresses4` offers: the public address, then the local ones at
+    /// the server socket's port.
+    fn our_addresses(&self) -> Vec<SocketAddrV4> {
+        let port = self.remote_address().map_or(0, |a| a.port());
+        let mut out: Vec<SocketAddrV4> = self.remote_address().into_iter().collect();
+        let port = if port == 0 { self.server_port } else { port };
+        for ip in &self.local_addresses {
+            let a = SocketAddrV4::new(*ip, port);
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out
     }
 
     /// The next event.
@@ -180,8 +346,10 @@ impl HyperDht {
             use plures_dht_rpc::Event as E;
             match event {
                 E::Request(req) if Storage::handles(req.command) => self.serve(now, &req),
+                E::Request(req) if req.command <= 1 => self.route(now, &req),
                 E::QueryReply { query, reply } => match self.by_query.get(&query).copied() {
-                    Some(op) => self.on_query_reply(now, op, reply),
+                    Some(Owner::Op(op)) => self.on_query_reply(now, op, reply),
+                    Some(Owner::Conn(c)) => self.on_connect_query_reply(now, c, &reply),
                     None => self
                         .events
                         .push_back(Event::Dht(E::QueryReply { query, reply })),
@@ -192,7 +360,8 @@ impl HyperDht {
                     stats,
                     error,
                 } => match self.by_query.remove(&query) {
-                    Some(op) => self.on_query_done(now, op, &closest, error),
+                    Some(Owner::Op(op)) => self.on_query_done(now, op, &closest, error),
+                    Some(Owner::Conn(c)) => self.on_connect_query_done(now, c, error),
                     None => self.events.push_back(Event::Dht(E::QueryDone {
                         query,
                         closest,
@@ -201,13 +370,15 @@ impl HyperDht {
                     })),
                 },
                 E::Response { request, reply } => match self.by_request.remove(&request) {
-                    Some(op) => self.on_commit(op, Some(&reply)),
+                    Some(Owner::Op(op)) => self.on_commit(op, Some(&reply)),
+                    Some(Owner::Conn(c)) => self.on_handshake_reply(now, c, Some(&reply)),
                     None => self
                         .events
                         .push_back(Event::Dht(E::Response { request, reply })),
                 },
                 E::RequestFailed { request, error } => match self.by_request.remove(&request) {
-                    Some(op) => self.on_commit(op, None),
+                    Some(Owner::Op(op)) => self.on_commit(op, None),
+                    Some(Owner::Conn(c)) => self.on_handshake_reply(now, c, None),
                     None => self
                         .events
                         .push_back(Event::Dht(E::RequestFailed { request, error })),
@@ -253,13 +424,21 @@ impl HyperDht {
                 false,
             )
             .map_err(|_| OpError::Busy)?;
-        self.by_query.insert(query, id);
+        self.by_query.insert(query, Owner::Op(id));
         self.ops.insert(id, op);
         Ok(id)
     }
 
     fn finish(&mut self, op: OpId, result: Result<OpResult, OpError>) {
         self.ops.remove(&op);
+        if self.announce_ops.contains_key(&op) {
+            let nodes = match result {
+                Ok(OpResult::Committed { nodes }) => nodes,
+                _ => Vec::new(),
+            };
+            self.on_server_announced(self.last_now, op, nodes);
+            return;
+        }
         self.events.push_back(Event::Done { op, result });
     }
 

@@ -23,6 +23,8 @@ fn node(dht: DhtConfig) -> HyperDht {
         dht,
         storage: StorageConfig::default(),
         unix_ms: 1_700_000_000_000,
+        entropy: [1; 32],
+        local_addresses: Vec::new(),
     };
     HyperDht::new(config, Instant::now())
 }

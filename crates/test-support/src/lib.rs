@@ -113,14 +113,19 @@ impl JsPeer {
     /// The next line from the script, parsed; panics on EOF, on an `error` event and
     /// after [`LIMIT`].
     pub async fn next(&mut self) -> Value {
+        self.try_next().await.expect("JS peer exited early")
+    }
+
+    /// The next line from the script, parsed, or `None` once it closed its stdout; panics
+    /// on an `error` event and after [`LIMIT`].
+    pub async fn try_next(&mut self) -> Option<Value> {
         let line = within("JS stdout line", self.lines.next_line())
             .await
-            .expect("read JS stdout")
-            .expect("JS peer exited early");
+            .expect("read JS stdout")?;
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("JS peer printed a non-JSON line ({e}): {line}"));
         assert_ne!(v["event"], "error", "JS peer failed: {line}");
-        v
+        Some(v)
     }
 
     /// Waits for the event named `name`, keeping the others read on the way (the latest

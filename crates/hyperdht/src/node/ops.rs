@@ -69,6 +69,11 @@ enum Kind {
         key_pair: KeyPair,
         peer: Peer,
     },
+    /// A server's announce of itself: FIND_PEER, then ANNOUNCE to the 3 closest.
+    AnnounceSelf {
+        key_pair: KeyPair,
+        peer: Peer,
+    },
     Unannounce {
         key_pair: KeyPair,
     },
@@ -124,7 +129,7 @@ impl Op {
     pub(super) fn query_command(&self) -> u64 {
         match self.kind {
             Kind::Lookup | Kind::Announce { .. } | Kind::Unannounce { .. } => command::LOOKUP,
-            Kind::FindPeer => command::FIND_PEER,
+            Kind::FindPeer | Kind::AnnounceSelf { .. } => command::FIND_PEER,
             Kind::MutablePut { .. } | Kind::MutableGet { .. } => command::MUTABLE_GET,
             Kind::ImmutablePut { .. } | Kind::ImmutableGet { .. } => command::IMMUTABLE_GET,
         }
@@ -149,7 +154,7 @@ impl Op {
     fn commit_for(&self, id: &[u8; 32], token: &Token) -> Option<(u64, Vec<u8>)> {
         let target = &self.target;
         match &self.kind {
-            Kind::Announce { key_pair, peer } => {
+            Kind::Announce { key_pair, peer } | Kind::AnnounceSelf { key_pair, peer } => {
                 let signature = crypto::sign_announce(key_pair, target, id, token, peer, None);
                 let ann = Announce {
                     peer: Some(peer.clone()),
@@ -226,6 +231,20 @@ impl HyperDht {
             relay_addresses,
         };
         self.start(now, Op::new(topic, Kind::Announce { key_pair, peer }))
+    }
+
+    /// A server's announce of itself (spec §8 step 2): the record never lists relays.
+    pub(super) fn announce_self(
+        &mut self,
+        now: Instant,
+        key_pair: KeyPair,
+    ) -> Result<OpId, OpError> {
+        let peer = Peer {
+            public_key: *key_pair.public_key(),
+            relay_addresses: Vec::new(),
+        };
+        let target = crypto::target(key_pair.public_key());
+        self.start(now, Op::new(target, Kind::AnnounceSelf { key_pair, peer }))
     }
 
     /// Removes `key_pair`'s record under `topic`: a LOOKUP query that sends UNANNOUNCE to
@@ -351,7 +370,7 @@ impl HyperDht {
                     }
                 }
             }
-            Kind::MutablePut { .. } | Kind::ImmutablePut { .. } => {}
+            Kind::MutablePut { .. } | Kind::ImmutablePut { .. } | Kind::AnnounceSelf { .. } => {}
         }
     }
 
@@ -378,7 +397,7 @@ impl HyperDht {
         match sent {
             Ok(request) => {
                 op.pending.insert(request);
-                self.by_request.insert(request, id);
+                self.by_request.insert(request, super::Owner::Op(id));
             }
             Err(_) => op.failed += 1,
         }
@@ -397,8 +416,15 @@ impl HyperDht {
         op.query_done = true;
         let commits = matches!(
             op.kind,
-            Kind::Announce { .. } | Kind::MutablePut { .. } | Kind::ImmutablePut { .. }
+            Kind::Announce { .. }
+                | Kind::AnnounceSelf { .. }
+                | Kind::MutablePut { .. }
+                | Kind::ImmutablePut { .. }
         );
+        let limit = match op.kind {
+            Kind::AnnounceSelf { .. } => super::SERVER_RELAYS,
+            _ => usize::MAX,
+        };
         if let Some(e) = error {
             if !commits || closest.is_empty() {
                 self.finish(id, Err(e.into()));
@@ -406,7 +432,7 @@ impl HyperDht {
             }
         }
         if commits {
-            for peer in closest {
+            for peer in closest.iter().take(limit) {
                 self.commit_to(now, id, peer.addr);
             }
         }
@@ -418,7 +444,7 @@ impl HyperDht {
             return;
         };
         op.pending
-            .retain(|r| self.by_request.get(r).is_some_and(|o| *o == id));
+            .retain(|r| self.by_request.get(r) == Some(&super::Owner::Op(id)));
         match reply {
             Some(r) => op.committed.push(r.from),
             None => op.failed += 1,

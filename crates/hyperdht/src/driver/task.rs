@@ -1,0 +1,320 @@
+//! The task that owns the core: wait for a datagram, a command or the next timer; feed
+//! the core; drain it; hand finished stream set-ups to their own tasks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+
+use plures_dht_rpc::Socket;
+use plures_secret_stream::{Config as StreamConfig, SecretStream};
+use plures_udx::UdxSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, warn};
+
+use super::{Status, Stream, connect_error};
+use crate::KeyPair;
+use crate::node::{
+    Config, ConnId, Event, HyperDht, NodeStats, OpError, OpId, OpResult, ServerId, StreamSetup,
+};
+use crate::wire::Peer;
+
+/// The wall clock in Unix milliseconds.
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// What an operation reports back.
+#[derive(Debug)]
+pub(super) struct OpOutcome {
+    pub(super) result: Result<OpResult, OpError>,
+    /// Records from the lookup replies, one per public key.
+    pub(super) peers: Vec<Peer>,
+}
+
+type Listening = oneshot::Sender<io::Result<(ServerId, Vec<SocketAddrV4>)>>;
+
+/// A command from a handle.
+#[derive(Debug)]
+pub(super) enum Cmd {
+    Announce {
+        topic: [u8; 32],
+        key_pair: KeyPair,
+        relay_addresses: Vec<SocketAddrV4>,
+        done: oneshot::Sender<OpOutcome>,
+    },
+    Lookup {
+        topic: [u8; 32],
+        done: oneshot::Sender<OpOutcome>,
+    },
+    Listen {
+        key_pair: KeyPair,
+        incoming: mpsc::UnboundedSender<Stream>,
+        listening: Listening,
+    },
+    Close(ServerId),
+    Connect {
+        remote_public_key: [u8; 32],
+        key_pair: KeyPair,
+        done: oneshot::Sender<io::Result<Stream>>,
+    },
+    Stats(oneshot::Sender<NodeStats>),
+    Destroy,
+}
+
+struct PendingOp {
+    done: oneshot::Sender<OpOutcome>,
+    peers: BTreeMap<[u8; 32], Peer>,
+}
+
+struct ServerWaiters {
+    incoming: mpsc::UnboundedSender<Stream>,
+    listening: Option<Listening>,
+}
+
+pub(super) struct Task {
+    core: HyperDht,
+    server: Arc<UdxSocket>,
+    client: Arc<UdxSocket>,
+    commands: mpsc::UnboundedReceiver<Cmd>,
+    status: watch::Sender<Status>,
+    ops: HashMap<OpId, PendingOp>,
+    servers: HashMap<ServerId, ServerWaiters>,
+    conns: HashMap<ConnId, oneshot::Sender<io::Result<Stream>>>,
+}
+
+impl Task {
+    pub(super) fn new(
+        config: Config,
+        server: Arc<UdxSocket>,
+        client: Arc<UdxSocket>,
+        commands: mpsc::UnboundedReceiver<Cmd>,
+        status: watch::Sender<Status>,
+    ) -> Self {
+        Self {
+            core: HyperDht::new(config, now()),
+            server,
+            client,
+            commands,
+            status,
+            ops: HashMap::new(),
+            servers: HashMap::new(),
+            conns: HashMap::new(),
+        }
+    }
+
+    fn socket(&self, s: Socket) -> &Arc<UdxSocket> {
+        match s {
+            Socket::Client => &self.client,
+            _ => &self.server,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        loop {
+            self.drain();
+            let deadline = self.core.poll_timeout().map_or_else(
+                || Instant::now() + std::time::Duration::from_secs(3600),
+                Instant::from_std,
+            );
+            let (server, client) = (Arc::clone(&self.server), Arc::clone(&self.client));
+            tokio::select! {
+                r = server.recv_other() => self.datagram(Socket::Server, r),
+                r = client.recv_other() => self.datagram(Socket::Client, r),
+                c = self.commands.recv() => match c {
+                    None | Some(Cmd::Destroy) => break,
+                    Some(c) => self.command(c),
+                },
+                () = sleep_until(deadline) => self.core.handle_timeout(now()),
+            }
+        }
+    }
+
+    fn datagram(&mut self, socket: Socket, r: io::Result<(Vec<u8>, SocketAddr)>) {
+        let Ok((data, SocketAddr::V4(from))) = r else {
+            return;
+        };
+        // 1-byte datagrams are holepunch probes, not dht-rpc packets.
+        if data.len() > 1 {
+            let _ = self.core.handle_datagram(now(), socket, from, &data);
+        }
+    }
+
+    fn command(&mut self, c: Cmd) {
+        let t = now();
+        match c {
+            Cmd::Announce {
+                topic,
+                key_pair,
+                relay_addresses,
+                done,
+            } => match self.core.announce(t, topic, key_pair, relay_addresses) {
+                Ok(op) => self.track(op, done),
+                Err(e) => Self::fail_op(done, e),
+            },
+            Cmd::Lookup { topic, done } => match self.core.lookup(t, topic) {
+                Ok(op) => self.track(op, done),
+                Err(e) => Self::fail_op(done, e),
+            },
+            Cmd::Listen {
+                key_pair,
+                incoming,
+                listening,
+            } => match self.core.listen(t, key_pair) {
+                Ok(id) => {
+                    self.servers.insert(
+                        id,
+                        ServerWaiters {
+                            incoming,
+                            listening: Some(listening),
+                        },
+                    );
+                }
+                Err(e) => {
+                    let _ = listening.send(Err(io::Error::new(io::ErrorKind::AddrInUse, e)));
+                }
+            },
+            Cmd::Close(id) => {
+                self.core.close_server(id);
+                self.servers.remove(&id);
+            }
+            Cmd::Connect {
+                remote_public_key,
+                key_pair,
+                done,
+            } => match self.core.connect(t, remote_public_key, key_pair) {
+                Ok(id) => {
+                    self.conns.insert(id, done);
+                }
+                Err(e) => {
+                    let _ = done.send(Err(connect_error(e)));
+                }
+            },
+            Cmd::Stats(reply) => {
+                let _ = reply.send(self.core.stats());
+            }
+            Cmd::Destroy => {}
+        }
+    }
+
+    fn track(&mut self, op: OpId, done: oneshot::Sender<OpOutcome>) {
+        self.ops.insert(
+            op,
+            PendingOp {
+                done,
+                peers: BTreeMap::new(),
+            },
+        );
+    }
+
+    fn fail_op(done: oneshot::Sender<OpOutcome>, e: OpError) {
+        let _ = done.send(OpOutcome {
+            result: Err(e),
+            peers: Vec::new(),
+        });
+    }
+
+    /// Sends what the core wants sent and routes its events.
+    fn drain(&mut self) {
+        while let Some(t) = self.core.poll_transmit() {
+            let to = SocketAddr::V4(t.destination);
+            let _ = self.socket(t.socket).send_raw(to, &t.contents, None);
+        }
+        while let Some(e) = self.core.poll_event() {
+            self.event(e);
+        }
+        let dht = self.core.dht();
+        let status = Status {
+            bootstrapped: dht.is_bootstrapped(),
+            persistent: dht.is_persistent(),
+            table_size: dht.table().len(),
+        };
+        self.status.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
+    }
+
+    fn event(&mut self, e: Event) {
+        match e {
+            Event::Lookup { op, peers, .. } => {
+                if let Some(p) = self.ops.get_mut(&op) {
+                    for peer in peers {
+                        p.peers.insert(peer.public_key, peer);
+                    }
+                }
+            }
+            Event::Done { op, result } => {
+                if let Some(p) = self.ops.remove(&op) {
+                    let peers = p.peers.into_values().collect();
+                    let _ = p.done.send(OpOutcome { result, peers });
+                }
+            }
+            Event::Listening { server, relays } => {
+                if let Some(w) = self.servers.get_mut(&server) {
+                    if let Some(l) = w.listening.take() {
+                        let _ = l.send(Ok((server, relays)));
+                    }
+                }
+            }
+            Event::Connection { server, setup } => {
+                if let Some(w) = self.servers.get(&server) {
+                    let incoming = w.incoming.clone();
+                    self.open(setup, move |r| match r {
+                        Ok(s) => {
+                            let _ = incoming.send(s);
+                        }
+                        Err(e) => debug!("incoming connection failed: {e}"),
+                    });
+                }
+            }
+            Event::Connected { conn, setup } => {
+                if let Some(done) = self.conns.remove(&conn) {
+                    self.open(setup, move |r| {
+                        let _ = done.send(r);
+                    });
+                }
+            }
+            Event::ConnectFailed { conn, error } => {
+                if let Some(done) = self.conns.remove(&conn) {
+                    let _ = done.send(Err(connect_error(error)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Creates the UDX stream on the main socket, connects it and starts the
+    /// secret-stream from the finished handshake, in a task of its own.
+    fn open(&self, setup: StreamSetup, deliver: impl FnOnce(io::Result<Stream>) + Send + 'static) {
+        let Some(remote) = setup.remote_addr else {
+            warn!(
+                "connection needs the peer's first datagram to find its address; not supported yet"
+            );
+            deliver(Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "waiting for a firewalled peer's first datagram is not supported yet",
+            )));
+            return;
+        };
+        let socket = Arc::clone(self.socket(self.core.dht().main_socket()));
+        tokio::spawn(async move {
+            let r = async {
+                let raw = socket.create_stream(setup.local_stream_id).await?;
+                raw.connect(setup.remote_stream_id, SocketAddr::V4(remote))
+                    .await?;
+                SecretStream::from_handshake(raw, setup.keys, StreamConfig::default()).await
+            }
+            .await;
+            deliver(r);
+        });
+    }
+}

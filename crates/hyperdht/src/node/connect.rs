@@ -1,0 +1,355 @@
+//! The client side of a connection (spec §10): find the server's announce relays with a
+//! FIND_PEER query, send the one Noise message 1 through them (at most 2 at a time), take
+//! the first valid reply and choose the path.
+//!
+//! Paths implemented: the relay was the server (not relayed), the server is OPEN (or
+//! offers no holepunch relays), and the LAN shortcut (same public host: the server's
+//! best-matching local address, used without the reference's confirming PING). A server
+//! that needs holepunching fails with [`ConnectError::CannotHolepunch`] for now.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
+
+use plures_compact::{Decode, Encode};
+use plures_dht_rpc::Command;
+use plures_dht_rpc::node::{QueryError, Reply};
+use plures_secret_stream::{IkAwaitingResponse, IkInitiator, KeyPair, Keys};
+
+use super::{Event, HyperDht, Owner, StreamSetup};
+use crate::constants::{command, firewall, mode};
+use crate::crypto::{NS_PEER_HANDSHAKE, holepunch_secret, target as key_target};
+use crate::wire::{Handshake, NoisePayload, Peer, SecretStreamInfo, UdxInfo};
+
+/// Handshakes in flight at once while relays are found by the query.
+pub const HANDSHAKE_CONCURRENCY: usize = 2;
+
+/// Names one outgoing connection attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Why a connection attempt failed (the reference's error codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// No storage node knew the server.
+    #[error("PEER_NOT_FOUND: peer not found")]
+    PeerNotFound,
+    /// The server was found, but no handshake completed.
+    #[error("PEER_CONNECTION_FAILED: could not connect to peer")]
+    PeerConnectionFailed,
+    /// The server speaks another payload version.
+    #[error("SERVER_INCOMPATIBLE: server is using an incompatible version")]
+    ServerIncompatible,
+    /// The server answered with an error or without UDX data.
+    #[error("SERVER_ERROR: server returned an error")]
+    ServerError,
+    /// The path needs holepunching, which this node does not do yet.
+    #[error("CANNOT_HOLEPUNCH: cannot holepunch to the server")]
+    CannotHolepunch,
+    /// The remote public key is not a usable Ed25519 point (the Noise DH fails).
+    #[error("invalid remote public key")]
+    InvalidRemoteKey,
+    /// The dht-rpc core refused the query.
+    #[error("too many queries in flight")]
+    Busy,
+    /// The FIND_PEER query failed.
+    #[error("query failed: {0}")]
+    Query(QueryError),
+}
+
+pub(super) struct Connect {
+    target: [u8; 32],
+    m1: Vec<u8>,
+    waiting: Option<IkAwaitingResponse>,
+    local_stream_id: u32,
+    remote_public_key: [u8; 32],
+    queue: VecDeque<SocketAddrV4>,
+    tried: HashSet<SocketAddrV4>,
+    in_flight: usize,
+    found_record: bool,
+    query_done: bool,
+}
+
+impl core::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connect")
+            .field("local_stream_id", &self.local_stream_id)
+            .field("in_flight", &self.in_flight)
+            .field("found_record", &self.found_record)
+            .field("query_done", &self.query_done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Private, loopback, link-local, shared, documentation, multicast or otherwise not a
+/// public unicast address.
+pub(super) fn is_bogon(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || (a == 100 && (64..128).contains(&b))
+        || a == 0
+        || a >= 240
+}
+
+/// Unusable even on a LAN (private and loopback addresses are fine there).
+fn is_reserved(ip: Ipv4Addr) -> bool {
+    ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.octets()[0] >= 240
+}
+
+/// How many leading octets two addresses share (0–3, as `matchAddress` counts).
+fn shared_prefix(a: Ipv4Addr, b: Ipv4Addr) -> usize {
+    a.octets()
+        .iter()
+        .zip(b.octets().iter())
+        .take(3)
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+impl HyperDht {
+    /// Connects to the server `remote_public_key` as `key_pair`: [`Event::Connected`] with
+    /// the stream to set up, or [`Event::ConnectFailed`].
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote_public_key: [u8; 32],
+        key_pair: KeyPair,
+    ) -> Result<ConnId, ConnectError> {
+        let target = key_target(&remote_public_key);
+        let local_stream_id = self.entropy.u32();
+        let remote = self.remote_address();
+        let payload = NoisePayload {
+            firewall: if remote.is_some() {
+                firewall::OPEN
+            } else {
+                firewall::UNKNOWN
+            },
+            addresses4: self.our_addresses(),
+            udx: Some(UdxInfo {
+                version: 1,
+                reusable_socket: false,
+                id: u64::from(local_stream_id),
+                seq: 0,
+            }),
+            secret_stream: Some(SecretStreamInfo::default()),
+            ..NoisePayload::default()
+        };
+        let payload = payload.to_bytes().map_err(|_| ConnectError::ServerError)?;
+        let ephemeral = KeyPair::from_seed(self.entropy.bytes32());
+        let (m1, waiting) = IkInitiator::start(
+            key_pair,
+            ephemeral,
+            remote_public_key,
+            &NS_PEER_HANDSHAKE,
+            &payload,
+        )
+        .map_err(|_| ConnectError::InvalidRemoteKey)?;
+        let query = self
+            .dht
+            .query(
+                now,
+                target.into(),
+                Command::User(command::FIND_PEER),
+                None,
+                false,
+            )
+            .map_err(|_| ConnectError::Busy)?;
+        self.next_conn += 1;
+        let id = ConnId(self.next_conn);
+        self.by_query.insert(query, Owner::Conn(id));
+        self.conns.insert(
+            id,
+            Connect {
+                target,
+                m1,
+                waiting: Some(waiting),
+                local_stream_id,
+                remote_public_key,
+                queue: VecDeque::new(),
+                tried: HashSet::new(),
+                in_flight: 0,
+                found_record: false,
+                query_done: false,
+            },
+        );
+        Ok(id)
+    }
+
+    pub(super) fn on_connect_query_reply(&mut self, now: Instant, id: ConnId, reply: &Reply) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let record = reply.value.as_deref().map(Peer::from_bytes);
+        if reply.error == 0 && matches!(record, Some(Ok(_))) {
+            c.found_record = true;
+            if c.tried.insert(reply.from) {
+                c.queue.push_back(reply.from);
+            }
+        }
+        self.pump_handshakes(now, id);
+    }
+
+    pub(super) fn on_connect_query_done(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        error: Option<QueryError>,
+    ) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.query_done = true;
+        if let Some(e) = error {
+            if !c.found_record {
+                self.fail_connect(id, ConnectError::Query(e));
+                return;
+            }
+        }
+        self.pump_handshakes(now, id);
+    }
+
+    /// Sends message 1 through queued relays while fewer than 2 are in flight; fails the
+    /// attempt once nothing is left to try.
+    fn pump_handshakes(&mut self, now: Instant, id: ConnId) {
+        while let Some(c) = self.conns.get_mut(&id) {
+            if c.in_flight >= HANDSHAKE_CONCURRENCY {
+                return;
+            }
+            let Some(relay) = c.queue.pop_front() else {
+                break;
+            };
+            let value = Handshake {
+                mode: mode::FROM_CLIENT,
+                noise: c.m1.clone(),
+                peer_address: None,
+                relay_address: None,
+            };
+            let Ok(bytes) = value.to_bytes() else {
+                continue;
+            };
+            let target = Some(c.target.into());
+            let cmd = Command::User(command::PEER_HANDSHAKE);
+            if let Ok(r) = self
+                .dht
+                .request(now, relay, cmd, target, Some(&bytes), None)
+            {
+                c.in_flight += 1;
+                self.by_request.insert(r, Owner::Conn(id));
+            }
+        }
+        if let Some(c) = self.conns.get(&id) {
+            if c.query_done && c.in_flight == 0 && c.queue.is_empty() {
+                let e = if c.found_record {
+                    ConnectError::PeerConnectionFailed
+                } else {
+                    ConnectError::PeerNotFound
+                };
+                self.fail_connect(id, e);
+            }
+        }
+    }
+
+    fn fail_connect(&mut self, id: ConnId, error: ConnectError) {
+        if self.conns.remove(&id).is_some() {
+            self.events
+                .push_back(Event::ConnectFailed { conn: id, error });
+        }
+    }
+
+    /// A handshake request through a relay ended (`None`: no response).
+    pub(super) fn on_handshake_reply(&mut self, now: Instant, id: ConnId, reply: Option<&Reply>) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.in_flight = c.in_flight.saturating_sub(1);
+        let hs = reply
+            .filter(|r| r.error == 0)
+            .and_then(|r| Some((r, Handshake::from_bytes(r.value.as_deref()?).ok()?)));
+        match hs {
+            Some((r, hs)) if hs.mode == mode::REPLY && c.waiting.is_some() => {
+                self.finish_handshake(id, r, &hs);
+            }
+            _ => self.pump_handshakes(now, id),
+        }
+    }
+
+    fn finish_handshake(&mut self, id: ConnId, reply: &Reply, hs: &Handshake) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let Some(waiting) = c.waiting.take() else {
+            return;
+        };
+        let Ok((finished, payload)) = waiting.handle(&hs.noise) else {
+            // Undecryptable: a bad relay or a stale reply. The state is spent, so the
+            // attempt cannot complete any more.
+            self.fail_connect(id, ConnectError::PeerConnectionFailed);
+            return;
+        };
+        let server = match NoisePayload::from_bytes(&payload) {
+            Ok(p) if p.version != 1 => {
+                return self.fail_connect(id, ConnectError::ServerIncompatible);
+            }
+            Ok(p) if p.error != 0 || p.udx.is_none() => {
+                return self.fail_connect(id, ConnectError::ServerError);
+            }
+            Ok(p) => p,
+            Err(_) => return self.fail_connect(id, ConnectError::ServerError),
+        };
+        let relayed = hs.peer_address.is_some();
+        let server_address = hs.peer_address.unwrap_or(reply.from);
+        let client_address = reply.to;
+        let holepunchable = server
+            .holepunch
+            .as_ref()
+            .is_some_and(|h| !h.relays.is_empty());
+        let remote_addr = if !relayed {
+            Some(reply.from)
+        } else if server.firewall == firewall::OPEN || !holepunchable {
+            let public = server.addresses4.iter().find(|a| !is_bogon(*a.ip()));
+            Some(public.copied().unwrap_or(server_address))
+        } else if client_address.ip() == server_address.ip() {
+            self.lan_address(&server.addresses4)
+        } else {
+            None
+        };
+        let Some(remote_addr) = remote_addr else {
+            return self.fail_connect(id, ConnectError::CannotHolepunch);
+        };
+        let Some(c) = self.conns.remove(&id) else {
+            return;
+        };
+        let remote_stream_id = server.udx.map_or(0, |u| u.id);
+        let setup = StreamSetup {
+            local_stream_id: c.local_stream_id,
+            remote_stream_id: u32::try_from(remote_stream_id).unwrap_or(0),
+            remote_addr: Some(remote_addr),
+            holepunch_secret: holepunch_secret(finished.handshake_hash()),
+            keys: Keys::from(&finished),
+            remote_public_key: c.remote_public_key,
+        };
+        self.events.push_back(Event::Connected { conn: id, setup });
+    }
+
+    /// The server address that best matches one of ours (`matchAddress`).
+    fn lan_address(&self, theirs: &[SocketAddrV4]) -> Option<SocketAddrV4> {
+        let usable: Vec<&SocketAddrV4> = theirs.iter().filter(|a| !is_reserved(*a.ip())).collect();
+        let ours = &self.local_addresses;
+        (1..=3)
+            .rev()
+            .find_map(|n| {
+                usable
+                    .iter()
+                    .find(|a| ours.iter().any(|o| shared_prefix(*o, *a.ip()) >= n))
+            })
+            .or_else(|| usable.first())
+            .map(|a| **a)
+    }
+}

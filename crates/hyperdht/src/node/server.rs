@@ -1,0 +1,298 @@
+//! The server side (spec §8 and §11): `listen` installs a router entry for
+//! `hash(publicKey)` and announces it to the 3 closest storage nodes (refreshed every 5
+//! minutes), and incoming PEER_HANDSHAKEs for it are answered with the second Noise
+//! message, deduplicated by the exact bytes of the first.
+//!
+//! Not yet: the relay-ping loop (relays are re-announced on the 5-minute refresh only),
+//! holepunching (the reply offers no holepunch slot, so only direct, OPEN and LAN paths
+//! can complete), the firewall callback and local-address validation.
+
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use plures_compact::{Decode, Encode};
+use plures_dht_rpc::node::IncomingRequest;
+use plures_secret_stream::{IkResponder, KeyPair, Keys};
+
+use super::{Event, HyperDht, OpId, StreamSetup};
+use crate::constants::{error_code, firewall, mode};
+use crate::crypto::{NS_PEER_HANDSHAKE, holepunch_secret, target as key_target};
+use crate::wire::{Handshake, NoisePayload, SecretStreamInfo, UdxInfo};
+
+/// How long a handshake's reply is remembered for retransmissions and other relays.
+pub const HANDSHAKE_CLEAR_WAIT: Duration = Duration::from_secs(10);
+/// How often a server re-announces itself.
+pub const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(300);
+/// Storage nodes a server announces itself to.
+pub const SERVER_RELAYS: usize = 3;
+
+/// Names one listening server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerId(pub u64);
+
+/// Why `listen` refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenError {
+    /// Another server of this node uses the key pair.
+    #[error("KEYPAIR_ALREADY_USED: a server of this node already uses the key pair")]
+    KeyPairAlreadyUsed,
+}
+
+#[derive(Debug)]
+pub(super) struct Server {
+    key_pair: KeyPair,
+    pub(super) target: [u8; 32],
+    relays: Vec<SocketAddrV4>,
+    listening: bool,
+    announcing: Option<OpId>,
+    next_refresh: Instant,
+    /// Noise message 1 → (message 2, when to forget it).
+    answered: HashMap<Vec<u8>, (Vec<u8>, Instant)>,
+}
+
+impl HyperDht {
+    /// Starts a server for `key_pair`: [`Event::Listening`] once it announced itself,
+    /// [`Event::Connection`] for each client handshake.
+    pub fn listen(&mut self, now: Instant, key_pair: KeyPair) -> Result<ServerId, ListenError> {
+        let target = key_target(key_pair.public_key());
+        if self.servers_by_target.contains_key(&target) {
+            return Err(ListenError::KeyPairAlreadyUsed);
+        }
+        self.next_server += 1;
+        let id = ServerId(self.next_server);
+        self.servers.insert(
+            id,
+            Server {
+                key_pair,
+                target,
+                relays: Vec::new(),
+                listening: false,
+                announcing: None,
+                next_refresh: now,
+                answered: HashMap::new(),
+            },
+        );
+        self.servers_by_target.insert(target, id);
+        self.refresh_servers(now);
+        Ok(id)
+    }
+
+    /// Stops a server: its router entry goes; clients can no longer reach it. (The
+    /// reference also unannounces at its relays; those records expire instead.)
+    pub fn close_server(&mut self, server: ServerId) -> bool {
+        let Some(s) = self.servers.remove(&server) else {
+            return false;
+        };
+        self.servers_by_target.remove(&s.target);
+        if let Some(op) = s.announcing {
+            self.announce_ops.remove(&op);
+        }
+        true
+    }
+
+    /// The relays a server announced itself to (at most 3).
+    pub fn server_relays(&self, server: ServerId) -> Option<&[SocketAddrV4]> {
+        self.servers.get(&server).map(|s| s.relays.as_slice())
+    }
+
+    /// Starts the announce of every server whose refresh is due; forgets old handshakes.
+    pub(super) fn refresh_servers(&mut self, now: Instant) {
+        let due: Vec<ServerId> = self
+            .servers
+            .iter()
+            .filter(|(_, s)| s.announcing.is_none() && s.next_refresh <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(s) = self.servers.get(&id) else {
+                continue;
+            };
+            let key_pair = s.key_pair.clone();
+            if let Ok(op) = self.announce_self(now, key_pair) {
+                self.announce_ops.insert(op, id);
+                if let Some(s) = self.servers.get_mut(&id) {
+                    s.announcing = Some(op);
+                }
+            }
+        }
+        for s in self.servers.values_mut() {
+            s.answered.retain(|_, (_, until)| *until > now);
+        }
+    }
+
+    /// The earliest server timer (refresh or forgetting a handshake).
+    pub(super) fn servers_timeout(&self) -> Option<Instant> {
+        self.servers
+            .values()
+            .flat_map(|s| {
+                let refresh = s.announcing.is_none().then_some(s.next_refresh);
+                refresh
+                    .into_iter()
+                    .chain(s.answered.values().map(|(_, until)| *until))
+            })
+            .min()
+    }
+
+    /// An announce-self operation of a server finished.
+    pub(super) fn on_server_announced(&mut self, now: Instant, op: OpId, nodes: Vec<SocketAddrV4>) {
+        let Some(id) = self.announce_ops.remove(&op) else {
+            return;
+        };
+        let Some(s) = self.servers.get_mut(&id) else {
+            return;
+        };
+        s.announcing = None;
+        s.next_refresh = now + REANNOUNCE_INTERVAL;
+        if nodes.is_empty() {
+            return;
+        }
+        s.relays = nodes;
+        s.relays.truncate(SERVER_RELAYS);
+        if !s.listening {
+            s.listening = true;
+            let relays = s.relays.clone();
+            self.events
+                .push_back(Event::Listening { server: id, relays });
+        }
+    }
+
+    /// A PEER_HANDSHAKE for one of this node's servers (spec §11).
+    pub(super) fn server_handshake(
+        &mut self,
+        now: Instant,
+        req: &IncomingRequest,
+        target: [u8; 32],
+        hs: Handshake,
+    ) {
+        let Some(&id) = self.servers_by_target.get(&target) else {
+            return;
+        };
+        let direct = hs.mode == mode::FROM_CLIENT;
+        let client_address = if direct {
+            Some(req.from)
+        } else {
+            hs.peer_address
+        };
+        let Some(client_address) = client_address else {
+            return;
+        };
+        let cached = self
+            .servers
+            .get(&id)
+            .and_then(|s| s.answered.get(&hs.noise))
+            .map(|(m2, _)| m2.clone());
+        let m2 = match cached {
+            Some(m2) => m2,
+            None => match self.accept(now, id, &hs.noise, client_address, direct) {
+                Some(m2) => m2,
+                None => return,
+            },
+        };
+        let reply = |m: u64, peer: Option<SocketAddrV4>| Handshake {
+            mode: m,
+            noise: m2.clone(),
+            peer_address: peer,
+            relay_address: None,
+        };
+        let (to, value, relay) = match hs.mode {
+            mode::FROM_CLIENT => (req.from, reply(mode::REPLY, None), false),
+            mode::FROM_RELAY => (
+                req.from,
+                reply(mode::FROM_SERVER, Some(client_address)),
+                true,
+            ),
+            mode::FROM_SECOND_RELAY => match hs.relay_address {
+                Some(r) => (r, reply(mode::FROM_SERVER, Some(client_address)), true),
+                None => return,
+            },
+            _ => return,
+        };
+        let Ok(bytes) = value.to_bytes() else {
+            return;
+        };
+        let _ = if relay {
+            self.dht.relay(&req.handle, to, Some(&bytes))
+        } else {
+            self.dht.reply_bare(&req.handle, None, Some(&bytes))
+        };
+    }
+
+    /// Runs the Noise responder for a new message 1; on success remembers and returns
+    /// message 2 and reports the connection.
+    fn accept(
+        &mut self,
+        now: Instant,
+        id: ServerId,
+        noise: &[u8],
+        client_address: SocketAddrV4,
+        direct: bool,
+    ) -> Option<Vec<u8>> {
+        let key_pair = self.servers.get(&id)?.key_pair.clone();
+        let received = IkResponder::new(key_pair, &NS_PEER_HANDSHAKE)
+            .handle(noise)
+            .ok()?;
+        let remote_public_key = *received.remote_static_key();
+        let client = NoisePayload::from_bytes(received.payload()).ok()?;
+        let error = if client.version != 1 {
+            error_code::VERSION_MISMATCH
+        } else if client.udx.is_none() {
+            error_code::ABORTED
+        } else {
+            error_code::NONE
+        };
+        let local_stream_id = self.entropy.u32();
+        let payload = self.our_payload(id, error, local_stream_id);
+        let ephemeral = KeyPair::from_seed(self.entropy.bytes32());
+        let (m2, finished) = received
+            .respond(ephemeral, &payload.to_bytes().ok()?)
+            .ok()?;
+        if let Some(s) = self.servers.get_mut(&id) {
+            s.answered
+                .insert(noise.to_vec(), (m2.clone(), now + HANDSHAKE_CLEAR_WAIT));
+        }
+        if error == error_code::NONE {
+            let remote_stream_id = client.udx.map_or(0, |u| u.id);
+            // Connect at once when the client is reachable (OPEN) or talked to us directly;
+            // otherwise the first UDX datagram of the client binds the stream.
+            let open = client.firewall == firewall::OPEN;
+            let remote_addr = (direct || open).then_some(client_address);
+            let setup = StreamSetup {
+                local_stream_id,
+                remote_stream_id: u32::try_from(remote_stream_id).unwrap_or(0),
+                remote_addr,
+                holepunch_secret: holepunch_secret(finished.handshake_hash()),
+                keys: Keys::from(&finished),
+                remote_public_key,
+            };
+            self.events
+                .push_back(Event::Connection { server: id, setup });
+        }
+        Some(m2)
+    }
+
+    /// The server's `noisePayload` (spec §11 step 4), without a holepunch slot.
+    fn our_payload(&self, id: ServerId, error: u64, stream_id: u32) -> NoisePayload {
+        let relays = self.servers.get(&id).map(|s| s.relays.clone());
+        let remote = self.remote_address();
+        NoisePayload {
+            error,
+            firewall: if remote.is_some() {
+                firewall::OPEN
+            } else {
+                firewall::UNKNOWN
+            },
+            addresses4: self.our_addresses(),
+            udx: Some(UdxInfo {
+                version: 1,
+                reusable_socket: false,
+                id: u64::from(stream_id),
+                seq: 0,
+            }),
+            secret_stream: Some(SecretStreamInfo::default()),
+            relay_addresses: relays,
+            ..NoisePayload::default()
+        }
+    }
+}
