@@ -4,7 +4,7 @@
 //
 //   node hyperdht-client.mjs --bootstrap HOST:PORT[,HOST:PORT..]
 //
-// Prints {"event":"ready"} once bootstrapped, then answers each stdin line (a JSON op)
+// Prints {"event":"ready","firewalled":bool,"port":P} once bootstrapped, then answers each stdin line (a JSON op)
 // with one line {"event":"result","id":..,...}. Seeds, topics, keys and values are hex.
 //
 //   {"id":1,"op":"announce","seed":S,"topic":T,"relays":[{host,port}]} -> {"closest":n}
@@ -128,7 +128,7 @@ async function run (op) {
 }
 
 await dht.ready()
-out({ event: 'ready' })
+out({ event: 'ready', firewalled: dht.firewalled, port: dht.address().port })
 
 const lines = readline.createInterface({ input: process.stdin })
 lines.on('line', async (line) => {

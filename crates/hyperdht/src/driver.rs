@@ -21,10 +21,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Limits of this first driver: a connection whose core set-up has no remote address yet
-//! (the server waiting for a firewalled client's first datagram) is dropped with a
-//! warning, because the UDX driver cannot yet bind a stream to the source of its first
-//! packet; on loopback and between unfirewalled nodes every path has an address.
+//! A set-up without a remote address (a server waiting for a firewalled client) gets a
+//! stream that accepts datagrams before `connect` and binds to the source of the first
+//! one, as hyperdht's firewall hook does; holepunching is not implemented yet.
 
 mod task;
 

@@ -155,3 +155,54 @@ async fn rust_relays_carry_a_js_to_js_connection() {
         n.destroy().await;
     }
 }
+
+/// An ephemeral, firewalled JS client (it says firewall UNKNOWN) connects to a Rust
+/// server: the server cannot connect to it, so its stream waits for the client's first
+/// UDX datagram and binds to that source (hyperdht's firewall hook).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firewalled_js_client_reaches_a_rust_server() {
+    let Some(dir) = testnet_dir(&["hyperdht"]) else {
+        return;
+    };
+    let nodes = within("testnet", testnet(LOCAL, 6)).await.expect("testnet");
+    let bootstrap = nodes[0].server_addr().to_string();
+    let mut js = JsPeer::spawn(
+        &dir,
+        "interop/hyperdht-client.mjs",
+        &["--bootstrap", &bootstrap],
+    );
+    let ready = js.event("ready").await;
+    assert_eq!(
+        ready["firewalled"], true,
+        "the JS client must be firewalled: {ready}"
+    );
+
+    let server_key = KeyPair::from_seed([0x91; 32]);
+    let mut server = within("listen", nodes[2].listen(server_key.clone()))
+        .await
+        .expect("listen");
+    let echo = tokio::spawn(async move {
+        let mut s = server.accept().await.expect("incoming");
+        let mut buf = vec![0u8; 4096];
+        s.read_exact(&mut buf).await.expect("read");
+        s.write_all(&buf).await.expect("write");
+        s.shutdown().await.expect("end");
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.expect("read to end");
+        server
+    });
+    let data = hex::encode(pattern(4096));
+    js.send(&json!({
+        "id": 1, "op": "connect", "publicKey": hex::encode(server_key.public_key()),
+        "seed": hex::encode([0x92u8; 32]), "data": data,
+    }))
+    .await;
+    let r = js.event("result").await;
+    assert!(r.get("error").is_none(), "{r}");
+    assert_eq!(r["echo"], data);
+    within("echo task", echo).await.expect("echo");
+    assert!(js.finish().await);
+    for n in nodes {
+        n.destroy().await;
+    }
+}

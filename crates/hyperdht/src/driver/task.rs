@@ -8,15 +8,16 @@ use std::sync::Arc;
 
 use plures_dht_rpc::Socket;
 use plures_secret_stream::{Config as StreamConfig, SecretStream};
-use plures_udx::UdxSocket;
+use plures_udx::{Firewall, StreamConfig as UdxStreamConfig, UdxSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::{Status, Stream, connect_error};
 use crate::KeyPair;
 use crate::node::{
-    Config, ConnId, Event, HyperDht, NodeStats, OpError, OpId, OpResult, ServerId, StreamSetup,
+    Config, ConnId, Event, HANDSHAKE_CLEAR_WAIT, HyperDht, NodeStats, OpError, OpId, OpResult,
+    ServerId, StreamSetup,
 };
 use crate::wire::Peer;
 
@@ -292,25 +293,39 @@ impl Task {
         }
     }
 
-    /// Creates the UDX stream on the main socket, connects it and starts the
-    /// secret-stream from the finished handshake, in a task of its own.
+    /// Creates the UDX stream on the main socket, connects it (to the set-up's address,
+    /// or to wherever the peer's first datagram for it comes from, within
+    /// [`HANDSHAKE_CLEAR_WAIT`]) and starts the secret-stream from the finished handshake,
+    /// in a task of its own.
     fn open(&self, setup: StreamSetup, deliver: impl FnOnce(io::Result<Stream>) + Send + 'static) {
-        let Some(remote) = setup.remote_addr else {
-            warn!(
-                "connection needs the peer's first datagram to find its address; not supported yet"
-            );
-            deliver(Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "waiting for a firewalled peer's first datagram is not supported yet",
-            )));
-            return;
-        };
         let socket = Arc::clone(self.socket(self.core.dht().main_socket()));
         tokio::spawn(async move {
             let r = async {
-                let raw = socket.create_stream(setup.local_stream_id).await?;
-                raw.connect(setup.remote_stream_id, SocketAddr::V4(remote))
-                    .await?;
+                let id = setup.local_stream_id;
+                let remote = match setup.remote_addr {
+                    Some(addr) => {
+                        let raw = socket.create_stream(id).await?;
+                        (raw, SocketAddr::V4(addr))
+                    }
+                    None => {
+                        let config = UdxStreamConfig::default()
+                            .with_firewall(Firewall::AcceptAll)
+                            .with_mtu_probing(true);
+                        let raw = socket.create_stream_with(id, config).await?;
+                        let first =
+                            tokio::time::timeout(HANDSHAKE_CLEAR_WAIT, raw.first_datagram_source())
+                                .await
+                                .map_err(|_| {
+                                    io::Error::new(
+                                        io::ErrorKind::TimedOut,
+                                        "the peer's first datagram did not arrive",
+                                    )
+                                })??;
+                        (raw, first)
+                    }
+                };
+                let (raw, addr) = remote;
+                raw.connect(setup.remote_stream_id, addr).await?;
                 SecretStream::from_handshake(raw, setup.keys, StreamConfig::default()).await
             }
             .await;

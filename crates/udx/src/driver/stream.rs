@@ -27,6 +27,7 @@ struct Shared {
     key: Key,
     commands: mpsc::UnboundedSender<Command>,
     closed: watch::Receiver<Option<CloseReason>>,
+    incoming: watch::Receiver<Option<SocketAddr>>,
     messages: Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
 }
 
@@ -101,6 +102,7 @@ impl UdxStream {
                 key: link.key,
                 commands,
                 closed: link.closed,
+                incoming: link.incoming,
                 messages: Mutex::new(link.messages),
             }),
             data: link.data,
@@ -170,6 +172,22 @@ impl UdxStream {
             Some(CloseReason::Ended | CloseReason::Destroyed) => Ok(()),
             Some(r) => Err(close_error(r)),
             None => Err(driver_gone()),
+        }
+    }
+
+    /// The source address of the first datagram that reached this stream before it was
+    /// connected. Only streams created with `Firewall::AcceptAll` see such datagrams
+    /// (hyperdht's firewall hook: a server binds its stream to wherever the client's
+    /// first packet comes from); waits until one arrives, fails if the stream closes.
+    pub async fn first_datagram_source(&self) -> io::Result<SocketAddr> {
+        let mut rx = self.shared.incoming.clone();
+        let mut closed = self.shared.closed.clone();
+        tokio::select! {
+            seen = rx.wait_for(Option::is_some) => {
+                let seen = *seen.map_err(|_| driver_gone())?;
+                seen.ok_or_else(driver_gone)
+            }
+            _ = closed.wait_for(Option::is_some) => Err(self.shared.closed_error()),
         }
     }
 

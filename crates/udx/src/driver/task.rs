@@ -70,6 +70,7 @@ pub(super) struct StreamLink {
     pub(super) data: mpsc::UnboundedReceiver<Chunk>,
     pub(super) messages: mpsc::UnboundedReceiver<Vec<u8>>,
     pub(super) closed: watch::Receiver<Option<CloseReason>>,
+    pub(super) incoming: watch::Receiver<Option<SocketAddr>>,
 }
 
 /// Requests from the handles.
@@ -142,6 +143,9 @@ struct Slot {
     data: Option<mpsc::UnboundedSender<Chunk>>,
     messages: Option<mpsc::UnboundedSender<Vec<u8>>>,
     closed: watch::Sender<Option<CloseReason>>,
+    /// The source of the first datagram that reached the stream before `connect`
+    /// ([`Event::Incoming`], `Firewall::AcceptAll` streams only).
+    incoming: watch::Sender<Option<SocketAddr>>,
     /// A write waiting for [`Event::Drained`].
     drain: Option<Reply<()>>,
     /// A change of remote waiting for [`Event::RemoteChanged`].
@@ -565,6 +569,7 @@ impl Driver {
         let (data_tx, data) = mpsc::unbounded_channel();
         let (messages_tx, messages) = mpsc::unbounded_channel();
         let (closed_tx, closed) = watch::channel(None);
+        let (incoming_tx, incoming) = watch::channel(None);
         self.slots.insert(
             id,
             Slot {
@@ -572,6 +577,7 @@ impl Driver {
                 data: Some(data_tx),
                 messages: Some(messages_tx),
                 closed: closed_tx,
+                incoming: incoming_tx,
                 drain: None,
                 change: None,
                 ended: false,
@@ -582,6 +588,7 @@ impl Driver {
             data,
             messages,
             closed,
+            incoming,
         }
     }
 
@@ -609,9 +616,19 @@ impl Driver {
                     slot.close(id, reason);
                 }
             }
-            // Streams are created with the caller's firewall; an `AcceptAll` stream's
-            // first packet needs no answer from this driver (hyperdht's layer decides).
-            _ => {}
+            // An `AcceptAll` stream's first datagram before `connect`: its owner decides
+            // (hyperdht connects the stream to the source); only the first is kept.
+            Event::Incoming { id, from, .. } => {
+                if let Some(slot) = self.slots.get(&id) {
+                    slot.incoming.send_if_modified(|seen| {
+                        let first = seen.is_none();
+                        if first {
+                            *seen = Some(from);
+                        }
+                        first
+                    });
+                }
+            }
         }
     }
 

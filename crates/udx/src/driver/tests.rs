@@ -298,3 +298,30 @@ async fn an_echo_carries_the_ack() {
 }
 
 mod raw_batch;
+
+/// hyperdht's firewall hook: a stream created with `Firewall::AcceptAll` learns the
+/// source of the first datagram sent to it before `connect`, connects there, and the
+/// data sent before the connect is not lost (it is acknowledged once connected).
+#[tokio::test]
+async fn an_accept_all_stream_binds_to_its_first_datagram() {
+    use crate::{Firewall, StreamConfig};
+    let sa = UdxSocket::bind(loopback()).unwrap();
+    let sb = UdxSocket::bind(loopback()).unwrap();
+    let config = StreamConfig::default().with_firewall(Firewall::AcceptAll);
+    let mut a = sa.create_stream_with(7, config).await.unwrap();
+    let mut b = sb.create_stream(9).await.unwrap();
+    b.connect(7, sa.local_addr()).await.unwrap();
+    within("b writes", b.write_all(b"first")).await.unwrap();
+
+    let from = within("first datagram", a.first_datagram_source())
+        .await
+        .unwrap();
+    assert_eq!(from, sb.local_addr());
+    a.connect(9, from).await.unwrap();
+    let mut got = [0u8; 5];
+    within("a reads", a.read_exact(&mut got)).await.unwrap();
+    assert_eq!(&got, b"first");
+    within("a writes", a.write_all(b"reply")).await.unwrap();
+    within("b reads", b.read_exact(&mut got)).await.unwrap();
+    assert_eq!(&got, b"reply");
+}
