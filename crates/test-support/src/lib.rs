@@ -119,12 +119,19 @@ impl JsPeer {
     /// The next line from the script, parsed, or `None` once it closed its stdout; panics
     /// on an `error` event and after [`LIMIT`].
     pub async fn try_next(&mut self) -> Option<Value> {
+        let v = self.next_raw().await?;
+        assert_ne!(v["event"], "error", "JS peer failed: {v}");
+        Some(v)
+    }
+
+    /// Like [`try_next`](Self::try_next), but an `error` event is returned like any other
+    /// (for tests that expect one).
+    pub async fn next_raw(&mut self) -> Option<Value> {
         let line = within("JS stdout line", self.lines.next_line())
             .await
             .expect("read JS stdout")?;
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("JS peer printed a non-JSON line ({e}): {line}"));
-        assert_ne!(v["event"], "error", "JS peer failed: {line}");
         Some(v)
     }
 

@@ -4,27 +4,20 @@
 //! The bulk size is `UDX_INTEROP_BYTES` (default 16 MiB).
 #![cfg(feature = "tokio")]
 
-use std::future::Future;
+mod js_peer;
+
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use js_peer::{Peer, within};
 use plures_udx::{UdxSocket, UdxStream};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::time::timeout;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const LIMIT: Duration = Duration::from_secs(120);
 const JS_ID: u32 = 0x0102_0304;
 const RUST_ID: u32 = 0x0a0b_0c0d;
-
-fn testnet() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testnet")
-}
 
 fn bulk_bytes() -> usize {
     std::env::var("UDX_INTEROP_BYTES")
@@ -38,93 +31,9 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match timeout(LIMIT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out: {what}"),
-    }
-}
-
-/// Why the JS side cannot run here, if it cannot.
-fn missing() -> Option<String> {
-    let node = std::process::Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|o| o.status.success()) {
-        return Some("`node` is not on PATH".into());
-    }
-    if !testnet().join("node_modules/udx-native").is_dir() {
-        return Some("testnet/node_modules is missing (run `npm install` in testnet/)".into());
-    }
-    None
-}
-
-/// The udx-native peer process.
-struct Peer {
-    _child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-    port: u16,
-}
-
-impl Peer {
-    async fn spawn() -> Option<Self> {
-        if let Some(reason) = missing() {
-            eprintln!("skipping UDX interop test: {reason}");
-            return None;
-        }
-        let mut child = Command::new("node")
-            .arg("interop/udx-peer.mjs")
-            .current_dir(testnet())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn node");
-        let stdin = child.stdin.take().expect("stdin");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut peer = Self {
-            _child: child,
-            stdin,
-            lines,
-            port: 0,
-        };
-        let listening = peer.expect("listening").await;
-        peer.port = u16::try_from(listening["port"].as_u64().expect("port")).expect("port");
-        Some(peer)
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    async fn command(&mut self, cmd: Value) {
-        let line = format!("{cmd}\n");
-        within("write to node", self.stdin.write_all(line.as_bytes()))
-            .await
-            .expect("write to node");
-    }
-
-    /// Reads events until one named `event`; an unexpected `error` event fails the test.
-    async fn expect(&mut self, event: &str) -> Value {
-        loop {
-            let line = within(&format!("node event {event}"), self.lines.next_line())
-                .await
-                .expect("read from node")
-                .unwrap_or_else(|| panic!("node exited before {event}"));
-            let v: Value = serde_json::from_str(&line).expect("JSON line");
-            if v["event"] == event {
-                return v;
-            }
-            assert_ne!(
-                v["event"], "error",
-                "node reported {v} while waiting for {event}"
-            );
-        }
-    }
-}
-
 /// A Rust socket and stream connected to a fresh JS peer whose stream is connected back.
 async fn connected(mode: &str) -> Option<(UdxSocket, UdxStream, Peer)> {
-    let mut peer = Peer::spawn().await?;
+    let mut peer = Peer::spawn("js").await?;
     let socket = UdxSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
     let stream = within("create", socket.create_stream(RUST_ID))
         .await

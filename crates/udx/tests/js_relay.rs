@@ -9,118 +9,27 @@
 //! The bulk size is `UDX_RELAY_BYTES` (default 16 MiB each way).
 #![cfg(feature = "tokio")]
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+mod js_peer;
 
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use js_peer::{Peer, within};
 use plures_udx::{UdxSocket, UdxStream};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::time::timeout;
 
-const LIMIT: Duration = Duration::from_secs(120);
 /// Stream ids: the JS endpoints and the two relay-side streams on the Rust socket.
 const JS_A: u32 = 0x0a00_0001;
 const JS_B: u32 = 0x0b00_0002;
 const RELAY_A: u32 = 0x00ff_0001;
 const RELAY_B: u32 = 0x00ff_0002;
 
-fn testnet() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testnet")
-}
-
 fn bulk_bytes() -> usize {
     std::env::var("UDX_RELAY_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(16 << 20)
-}
-
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    match timeout(LIMIT, f).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out: {what}"),
-    }
-}
-
-/// Why the JS side cannot run here, if it cannot.
-fn missing() -> Option<String> {
-    let node = std::process::Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|o| o.status.success()) {
-        return Some("`node` is not on PATH".into());
-    }
-    if !testnet().join("node_modules/udx-native").is_dir() {
-        return Some("testnet/node_modules is missing (run `npm install` in testnet/)".into());
-    }
-    None
-}
-
-/// One udx-native peer process.
-struct Peer {
-    name: &'static str,
-    _child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-    port: u16,
-}
-
-impl Peer {
-    async fn spawn(name: &'static str) -> Self {
-        let mut child = Command::new("node")
-            .arg("interop/udx-peer.mjs")
-            .current_dir(testnet())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn node");
-        let stdin = child.stdin.take().expect("stdin");
-        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut peer = Self {
-            name,
-            _child: child,
-            stdin,
-            lines,
-            port: 0,
-        };
-        let listening = peer.expect("listening").await;
-        peer.port = u16::try_from(listening["port"].as_u64().expect("port")).expect("port");
-        peer
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    async fn command(&mut self, cmd: Value) {
-        let line = format!("{cmd}\n");
-        within("write to node", self.stdin.write_all(line.as_bytes()))
-            .await
-            .expect("write to node");
-    }
-
-    /// Reads events until one named `event`; an unexpected `error` event fails the test.
-    async fn expect(&mut self, event: &str) -> Value {
-        let name = self.name;
-        loop {
-            let line = within(&format!("{name}: event {event}"), self.lines.next_line())
-                .await
-                .expect("read from node")
-                .unwrap_or_else(|| panic!("{name}: node exited before {event}"));
-            let v: Value = serde_json::from_str(&line).expect("JSON line");
-            if v["event"] == event {
-                return v;
-            }
-            assert_ne!(
-                v["event"], "error",
-                "{name}: node reported {v} while waiting for {event}"
-            );
-        }
-    }
 }
 
 /// Two JS peers whose streams are connected to each other through a Rust relay.
@@ -133,11 +42,8 @@ struct Relayed {
 }
 
 async fn relayed(auto_end: bool) -> Option<Relayed> {
-    if let Some(reason) = missing() {
-        eprintln!("SKIP: UDX relay interop test: {reason}");
-        return None;
-    }
-    let (mut a, mut b) = tokio::join!(Peer::spawn("js-a"), Peer::spawn("js-b"));
+    let (a, b) = tokio::join!(Peer::spawn("js-a"), Peer::spawn("js-b"));
+    let (mut a, mut b) = (a?, b?);
     let socket = UdxSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
     let to_a = within("create", socket.create_stream(RELAY_A))
         .await
@@ -176,17 +82,10 @@ async fn relayed(auto_end: bool) -> Option<Relayed> {
 async fn sent_end_close(p: &mut Peer) -> (Value, Value, Value) {
     let (mut sent, mut end) = (None, None);
     while sent.is_none() || end.is_none() {
-        let line = p
-            .lines
-            .next_line()
-            .await
-            .expect("read")
-            .expect("node exited");
-        let v: Value = serde_json::from_str(&line).expect("JSON line");
+        let v = p.next().await;
         match v["event"].as_str() {
             Some("sent") => sent = Some(v),
             Some("end") => end = Some(v),
-            Some("error") => panic!("{}: {v}", p.name),
             _ => {}
         }
     }
