@@ -5,8 +5,12 @@
 //! Cases (criterion group / function `ours`):
 //! - `secretstream-1k`, `-16k`, `-64k`: one `Push::push` (TAG_MESSAGE, no additional data)
 //!   and one `Pull::pull` of a 1 KiB / 16 KiB / 64 KiB message on a long-lived stream pair
-//!   (key `[7; 32]`, header `[9; 24]`); throughput counts the message bytes once per
-//!   push+pull.
+//!   (key `[7; 32]`, header `[9; 24]`) with the pure-Rust `secretstream::portable` types
+//!   (the default build); throughput counts the message bytes once per push+pull.
+//! - `secretstream-libsodium-1k`, `-16k`, `-64k`: the same through `secretstream::{Push,
+//!   Pull}` on the libsodium backend; only when plures-secret-stream is built with its
+//!   `libsodium` feature (`--features plures-secret-stream/libsodium`, as
+//!   `benches/run-secret-stream.sh` does).
 //! - `aead-1k`, `-16k`, `-64k`: the raw ChaCha20-Poly1305 (IETF) of the `chacha20poly1305`
 //!   crate (the secret-stream crate's Noise cipher), seal then open of the same messages
 //!   (in place, after copying the message into the buffer), as the reference point for what
@@ -22,7 +26,7 @@ use std::time::Duration;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use criterion::{Criterion, Throughput};
-use plures_secret_stream::secretstream::{Pull, Push, Tag};
+use plures_secret_stream::secretstream::{Pull, Push, SecretStreamError, Tag, portable};
 use plures_secret_stream::{IkInitiator, IkResponder, KeyPair, XxInitiator, XxResponder};
 
 const KEY: [u8; 32] = [7; 32];
@@ -53,9 +57,33 @@ fn fnv1a64(b: &[u8]) -> u64 {
     })
 }
 
-fn bench_secretstream(c: &mut Criterion) {
+/// One push/pull pair of a backend.
+trait Pair {
+    fn push(&mut self, m: &[u8], out: &mut Vec<u8>);
+    fn pull(&mut self, c: &[u8], out: &mut Vec<u8>) -> Result<Tag, SecretStreamError>;
+}
+
+impl Pair for (Push, Pull) {
+    fn push(&mut self, m: &[u8], out: &mut Vec<u8>) {
+        self.0.push(m, Tag::Message, out);
+    }
+    fn pull(&mut self, c: &[u8], out: &mut Vec<u8>) -> Result<Tag, SecretStreamError> {
+        self.1.pull(c, out)
+    }
+}
+
+impl Pair for (portable::Push, portable::Pull) {
+    fn push(&mut self, m: &[u8], out: &mut Vec<u8>) {
+        self.0.push(m, Tag::Message, out);
+    }
+    fn pull(&mut self, c: &[u8], out: &mut Vec<u8>) -> Result<Tag, SecretStreamError> {
+        self.1.pull(c, out)
+    }
+}
+
+fn bench_pair<P: Pair>(c: &mut Criterion, prefix: &str, new: impl Fn() -> P) {
     let mut first = Vec::new();
-    Push::new(&KEY, HEADER).push(&bytes(1024, 5), Tag::Message, &mut first);
+    new().push(&bytes(1024, 5), &mut first);
     assert_eq!(
         fnv1a64(&first),
         FIRST_1K_DIGEST,
@@ -64,26 +92,39 @@ fn bench_secretstream(c: &mut Criterion) {
 
     for (name, n) in SIZES {
         let m = bytes(n, 5);
-        let mut push = Push::new(&KEY, HEADER);
-        let mut pull = Pull::new(&KEY, &HEADER);
+        let mut pair = new();
         let mut ct = Vec::with_capacity(n + 17);
         let mut pt = Vec::with_capacity(n);
-        push.push(&m, Tag::Message, &mut ct);
-        assert_eq!(pull.pull(&ct, &mut pt), Ok(Tag::Message));
+        pair.push(&m, &mut ct);
+        assert_eq!(pair.pull(&ct, &mut pt), Ok(Tag::Message));
         assert_eq!(pt, m, "round trip");
-        let mut g = c.benchmark_group(format!("secretstream-{name}"));
+        let mut g = c.benchmark_group(format!("{prefix}-{name}"));
         g.throughput(Throughput::Bytes(n as u64));
         g.bench_function("ours", |b| {
             b.iter(|| {
                 ct.clear();
-                push.push(black_box(&m), Tag::Message, &mut ct);
+                pair.push(black_box(&m), &mut ct);
                 pt.clear();
-                let tag = pull.pull(black_box(&ct), &mut pt);
+                let tag = pair.pull(black_box(&ct), &mut pt);
                 assert_eq!(tag, Ok(Tag::Message));
                 black_box(pt.len())
             })
         });
         g.finish();
+    }
+}
+
+fn bench_secretstream(c: &mut Criterion) {
+    bench_pair(c, "secretstream", || {
+        (
+            portable::Push::new(&KEY, HEADER),
+            portable::Pull::new(&KEY, &HEADER),
+        )
+    });
+    if Push::new(&KEY, HEADER).uses_libsodium() {
+        bench_pair(c, "secretstream-libsodium", || {
+            (Push::new(&KEY, HEADER), Pull::new(&KEY, &HEADER))
+        });
     }
 }
 

@@ -16,7 +16,9 @@
 //!   the secret-stream [`stream_id`] and the unordered-message [`crypto::send_key`].
 //! * [`secretstream`]: libsodium's `crypto_secretstream_xchacha20poly1305` ([`secretstream::Push`],
 //!   [`secretstream::Pull`]) with an injected header, tags, rekeying and libsodium's MAC
-//!   padding, from HChaCha20, ChaCha20 and Poly1305.
+//!   padding, from HChaCha20, ChaCha20 and Poly1305 in pure Rust
+//!   ([`secretstream::portable`]), or with the `libsodium` cargo feature on libsodium itself
+//!   (faster; the FFI lives in the `plures-sodium-backend` crate).
 //! * [`Session`]: the `NoiseSecretStream` core (JS `index.js`): uint24 framing ([`wire`]),
 //!   the 59-byte header frame, encrypted data frames, keepalives, zero-length filtering,
 //!   unordered `crypto_secretbox` messages for a datagram API, clean end vs error and a

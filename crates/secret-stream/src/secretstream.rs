@@ -12,13 +12,12 @@
 //!
 //! A failed [`Pull::pull`] leaves the state unchanged and releases no plaintext. Nothing
 //! here panics on any input.
-
-use chacha20::cipher::consts::U10;
-use chacha20::cipher::{KeyIvInit, StreamCipher};
-use chacha20::{ChaCha20, hchacha};
-use poly1305::Poly1305;
-use poly1305::universal_hash::{KeyInit, UniversalHash};
-use zeroize::Zeroize;
+//!
+//! Two backends, byte-identical (tests/libsodium_oracle.rs, tests/backends.rs):
+//! [`portable`], pure Rust and the default, and with the `libsodium` cargo feature
+//! libsodium's own implementation (crate `plures-sodium-backend`, the workspace's only
+//! `unsafe` code), which is faster (docs/benchmarks.md). [`Push`] and [`Pull`] use the
+//! latter when the feature is on and libsodium initialises, else the former.
 
 /// Key length.
 pub const KEY_LEN: usize = 32;
@@ -26,10 +25,6 @@ pub const KEY_LEN: usize = 32;
 pub const HEADER_LEN: usize = 24;
 /// Bytes a message grows by: the encrypted tag and the MAC (`ABYTES`).
 pub const ABYTES: usize = 17;
-
-const MAC_LEN: usize = 16;
-const INONCE_LEN: usize = 8;
-const COUNTER_LEN: usize = 4;
 
 /// A secretstream message tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,112 +82,33 @@ pub enum SecretStreamError {
     Mac,
 }
 
-/// The shared key/nonce state of both directions. Zeroed on drop.
-#[derive(Clone)]
-struct State {
-    k: [u8; KEY_LEN],
-    /// `counter (4, LE) ‖ inonce (8)`.
-    nonce: [u8; 12],
-}
-
-impl State {
-    /// `init_push`/`init_pull`: `k = HChaCha20(key, header[..16])`, counter 1,
-    /// `inonce = header[16..]`.
-    fn new(key: &[u8; KEY_LEN], header: &[u8; HEADER_LEN]) -> Self {
-        let mut k = [0u8; KEY_LEN];
-        let sub = hchacha::<U10>(key.into(), header[..16].into());
-        k.copy_from_slice(&sub);
-        let mut nonce = [0u8; 12];
-        nonce[..COUNTER_LEN].copy_from_slice(&1u32.to_le_bytes());
-        nonce[COUNTER_LEN..].copy_from_slice(&header[16..]);
-        Self { k, nonce }
-    }
-
-    fn cipher(&self) -> ChaCha20 {
-        ChaCha20::new((&self.k).into(), (&self.nonce).into())
-    }
-
-    /// Starts one message with a single ChaCha20 instance: keystream block 0 keys
-    /// Poly1305, block 1 is XORed into `block` (the tag block), and the returned cipher
-    /// stands at block 2, where the message body begins.
-    fn begin(&self, block: &mut [u8; 64]) -> (ChaCha20, Poly1305) {
-        let mut cipher = self.cipher();
-        let mut poly_key = [0u8; 64];
-        cipher.apply_keystream(&mut poly_key);
-        cipher.apply_keystream(block);
-        let poly = Poly1305::new(poly_key[..32].into());
-        poly_key.zeroize();
-        (cipher, poly)
-    }
-
-    /// The MAC over `block ‖ c ‖ pad(len mod 16) ‖ u64(0) ‖ u64(64 + len)`. The block and
-    /// the 16-byte-aligned part of `c` go to Poly1305 as whole slices (so its multi-block
-    /// path runs); the unaligned rest, the odd padding and the lengths (at most 46 bytes)
-    /// are finished together.
-    fn mac(mut poly: Poly1305, block: &[u8; 64], c: &[u8]) -> [u8; MAC_LEN] {
-        poly.update_padded(block);
-        let aligned = c.len() - c.len() % 16;
-        poly.update_padded(&c[..aligned]);
-        let rest = c.len() - aligned;
-        let mut tail = [0u8; 46];
-        tail[..rest].copy_from_slice(&c[aligned..]);
-        // `rest` zero bytes of padding follow, then u64(0) (more zeros), then the length.
-        let len_at = 2 * rest + 8;
-        tail[len_at..len_at + 8].copy_from_slice(&(64 + c.len() as u64).to_le_bytes());
-        poly.compute_unpadded(&tail[..len_at + 8]).into()
-    }
-
-    /// After a message: `inonce ^= mac[..8]`, counter + 1, rekey if asked or wrapped.
-    fn advance(&mut self, mac: &[u8; MAC_LEN], tag: Tag) {
-        for (n, m) in self.nonce[COUNTER_LEN..].iter_mut().zip(mac) {
-            *n ^= m;
-        }
-        let counter = self.counter().wrapping_add(1);
-        self.nonce[..COUNTER_LEN].copy_from_slice(&counter.to_le_bytes());
-        if tag.rekeys() || counter == 0 {
-            self.rekey();
-        }
-    }
-
-    fn counter(&self) -> u32 {
-        let mut c = [0u8; COUNTER_LEN];
-        c.copy_from_slice(&self.nonce[..COUNTER_LEN]);
-        u32::from_le_bytes(c)
-    }
-
-    /// `(k, inonce) ^= keystream(k, nonce, block 0)[..40]`, counter 1.
-    fn rekey(&mut self) {
-        let mut buf = [0u8; KEY_LEN + INONCE_LEN];
-        buf[..KEY_LEN].copy_from_slice(&self.k);
-        buf[KEY_LEN..].copy_from_slice(&self.nonce[COUNTER_LEN..]);
-        self.cipher().apply_keystream(&mut buf);
-        self.k.copy_from_slice(&buf[..KEY_LEN]);
-        self.nonce[COUNTER_LEN..].copy_from_slice(&buf[KEY_LEN..]);
-        self.nonce[..COUNTER_LEN].copy_from_slice(&1u32.to_le_bytes());
-        buf.zeroize();
-    }
-}
-
-impl Drop for State {
-    fn drop(&mut self) {
-        self.k.zeroize();
-        self.nonce.zeroize();
-    }
-}
-
 /// The sending half: `init_push` with a caller-chosen header, then [`Push::push`].
 #[derive(Clone)]
 pub struct Push {
-    state: State,
+    inner: PushImpl,
     header: [u8; HEADER_LEN],
+}
+
+#[derive(Clone)]
+enum PushImpl {
+    Portable(portable::Push),
+    #[cfg(feature = "libsodium")]
+    Sodium(plures_sodium_backend::Push),
 }
 
 impl Push {
     /// `init_push(key)` with the given `header` (libsodium draws it at random; pass 24
     /// random bytes, or a recorded header to replay a transcript).
     pub fn new(key: &[u8; KEY_LEN], header: [u8; HEADER_LEN]) -> Self {
+        #[cfg(feature = "libsodium")]
+        if let Some(p) = plures_sodium_backend::Push::new(key, &header) {
+            return Self {
+                inner: PushImpl::Sodium(p),
+                header,
+            };
+        }
         Self {
-            state: State::new(key, &header),
+            inner: PushImpl::Portable(portable::Push::new(key, header)),
             header,
         }
     }
@@ -202,96 +118,110 @@ impl Push {
         &self.header
     }
 
+    /// Whether this state runs on libsodium (feature `libsodium`) rather than [`portable`].
+    pub fn uses_libsodium(&self) -> bool {
+        !matches!(self.inner, PushImpl::Portable(_))
+    }
+
     /// Encrypts `m` with `tag` (no additional data), appending
     /// `encrypted tag ‖ ciphertext ‖ MAC` (`m.len() + 17` bytes) to `out`.
     pub fn push(&mut self, m: &[u8], tag: Tag, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.reserve(m.len() + ABYTES);
-        let mut block = [0u8; 64];
-        block[0] = tag.to_byte();
-        let (mut cipher, poly) = self.state.begin(&mut block);
-        out.push(block[0]);
-        out.extend_from_slice(m);
-        let c = &mut out[start + 1..];
-        cipher.apply_keystream(c);
-        let mac = State::mac(poly, &block, c);
-        out.extend_from_slice(&mac);
-        self.state.advance(&mac, tag);
-        block.zeroize();
+        match &mut self.inner {
+            PushImpl::Portable(p) => p.push(m, tag, out),
+            #[cfg(feature = "libsodium")]
+            PushImpl::Sodium(p) => p.push(m, tag.to_byte(), out),
+        }
     }
 
     /// Rekeys explicitly (`crypto_secretstream_xchacha20poly1305_rekey`).
     pub fn rekey(&mut self) {
-        self.state.rekey();
+        match &mut self.inner {
+            PushImpl::Portable(p) => p.rekey(),
+            #[cfg(feature = "libsodium")]
+            PushImpl::Sodium(p) => p.rekey(),
+        }
     }
 
-    /// The 32-bit message counter (1 after init and after every rekey). Test hook for
-    /// the wrap-around rekey.
+    /// Sets the 32-bit message counter (1 after init and after every rekey). Test hook
+    /// for the wrap-around rekey.
     #[doc(hidden)]
     pub fn set_counter_for_test(&mut self, counter: u32) {
-        self.state.nonce[..COUNTER_LEN].copy_from_slice(&counter.to_le_bytes());
+        match &mut self.inner {
+            PushImpl::Portable(p) => p.set_counter_for_test(counter),
+            #[cfg(feature = "libsodium")]
+            PushImpl::Sodium(p) => p.set_counter(counter),
+        }
     }
 }
 
 /// The receiving half: `init_pull` with the sender's header, then [`Pull::pull`].
 #[derive(Clone)]
 pub struct Pull {
-    state: State,
+    inner: PullImpl,
+}
+
+#[derive(Clone)]
+enum PullImpl {
+    Portable(portable::Pull),
+    #[cfg(feature = "libsodium")]
+    Sodium(plures_sodium_backend::Pull),
 }
 
 impl Pull {
     /// `init_pull(header, key)`.
     pub fn new(key: &[u8; KEY_LEN], header: &[u8; HEADER_LEN]) -> Self {
-        Self {
-            state: State::new(key, header),
+        #[cfg(feature = "libsodium")]
+        if let Some(p) = plures_sodium_backend::Pull::new(key, header) {
+            return Self {
+                inner: PullImpl::Sodium(p),
+            };
         }
+        Self {
+            inner: PullImpl::Portable(portable::Pull::new(key, header)),
+        }
+    }
+
+    /// Whether this state runs on libsodium (feature `libsodium`) rather than [`portable`].
+    pub fn uses_libsodium(&self) -> bool {
+        !matches!(self.inner, PullImpl::Portable(_))
     }
 
     /// Verifies and decrypts one message, appending its plaintext (`c.len() - 17` bytes)
     /// to `out` and returning its tag. On error nothing is appended and the state is
     /// unchanged.
     pub fn pull(&mut self, c: &[u8], out: &mut Vec<u8>) -> Result<Tag, SecretStreamError> {
-        let (&enc_tag, rest) = c.split_first().ok_or(SecretStreamError::TooShort)?;
-        if rest.len() < MAC_LEN {
-            return Err(SecretStreamError::TooShort);
+        match &mut self.inner {
+            PullImpl::Portable(p) => p.pull(c, out),
+            #[cfg(feature = "libsodium")]
+            PullImpl::Sodium(p) => match p.pull(c, out) {
+                Ok(tag) => Ok(Tag::from_byte(tag)),
+                Err(plures_sodium_backend::PullError::TooShort) => Err(SecretStreamError::TooShort),
+                Err(plures_sodium_backend::PullError::Mac) => Err(SecretStreamError::Mac),
+            },
         }
-        let (body, mac) = rest.split_at(rest.len() - MAC_LEN);
-        let mut block = [0u8; 64];
-        block[0] = enc_tag;
-        let (mut cipher, poly) = self.state.begin(&mut block);
-        let tag = Tag::from_byte(block[0]);
-        block[0] = enc_tag;
-        let want = State::mac(poly, &block, body);
-        block.zeroize();
-        if !ct_eq(&want, mac) {
-            return Err(SecretStreamError::Mac);
-        }
-        let start = out.len();
-        out.extend_from_slice(body);
-        cipher.apply_keystream(&mut out[start..]);
-        self.state.advance(&want, tag);
-        Ok(tag)
     }
 
     /// Rekeys explicitly (`crypto_secretstream_xchacha20poly1305_rekey`).
     pub fn rekey(&mut self) {
-        self.state.rekey();
+        match &mut self.inner {
+            PullImpl::Portable(p) => p.rekey(),
+            #[cfg(feature = "libsodium")]
+            PullImpl::Sodium(p) => p.rekey(),
+        }
     }
 
     /// Test hook for the wrap-around rekey; see [`Push::set_counter_for_test`].
     #[doc(hidden)]
     pub fn set_counter_for_test(&mut self, counter: u32) {
-        self.state.nonce[..COUNTER_LEN].copy_from_slice(&counter.to_le_bytes());
+        match &mut self.inner {
+            PullImpl::Portable(p) => p.set_counter_for_test(counter),
+            #[cfg(feature = "libsodium")]
+            PullImpl::Sodium(p) => p.set_counter(counter),
+        }
     }
 }
 
-/// Constant-time comparison of two MACs.
-fn ct_eq(a: &[u8; MAC_LEN], b: &[u8]) -> bool {
-    if b.len() != MAC_LEN {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
+mod poly;
+pub mod portable;
 #[cfg(test)]
 mod tests;

@@ -2,17 +2,19 @@
 //! libsodium (through `sodium-native` in `testnet/node_modules`, driven by
 //! `testnet/interop/secretstream-oracle.mjs`): every ciphertext byte-identical for all
 //! padding classes and tags, including REKEY tags and the implicit rekey when the 32-bit
-//! counter wraps (forced by setting the counter in both states).
+//! counter wraps (forced by setting the counter in both states). Both backends are
+//! checked: the active `secretstream::{Push, Pull}` (libsodium with the `libsodium`
+//! feature) and the pure-Rust `secretstream::portable`.
 //!
 //! Skipped (with a printed reason) when `node` or `testnet/node_modules` is missing.
-//! (`libsodium-sys-stable` would need `unsafe` FFI in a test, which the workspace's
-//! `forbid(unsafe_code)` rules out.)
+//! With the `libsodium` feature, `tests/backends.rs` also compares the two backends in
+//! process (libsodium linked through `plures-sodium-backend`, the crate that holds the FFI).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use plures_secret_stream::secretstream::{Pull, Push, Tag};
+use plures_secret_stream::secretstream::{Pull, Push, SecretStreamError, Tag, portable};
 use serde_json::{Value, json};
 
 fn testnet() -> Option<PathBuf> {
@@ -42,7 +44,10 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let lens = [0usize, 1, 15, 16, 17, 31, 47, 48, 63, 64, 65, 1000, 65539];
+    // 16383–16385: around the switch from the scalar to the AVX2 Poly1305.
+    let lens = [
+        0usize, 1, 15, 16, 17, 31, 47, 48, 63, 64, 65, 1000, 16383, 16384, 16385, 65539,
+    ];
     let mut x: u32 = 0x1234_5678;
     let mut next = move || {
         x ^= x << 13;
@@ -111,25 +116,81 @@ fn secretstream_matches_libsodium() {
     let output = child.wait_with_output().expect("node output");
     assert!(output.status.success(), "oracle failed");
     let got: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    // The active backend (libsodium with the `libsodium` feature) and the pure-Rust one.
+    check::<Active>(&key, &cases, &got);
+    check::<Portable>(&key, &cases, &got);
+}
+
+/// A push/pull pair of one backend.
+trait Pair {
+    fn new(key: &[u8; 32], header: [u8; 24]) -> Self;
+    fn set_counter(&mut self, c: u32);
+    fn push(&mut self, m: &[u8], tag: Tag, out: &mut Vec<u8>);
+    fn pull(&mut self, c: &[u8], out: &mut Vec<u8>) -> Result<Tag, SecretStreamError>;
+}
+
+struct Active(Push, Pull);
+struct Portable(portable::Push, portable::Pull);
+
+impl Pair for Active {
+    fn new(key: &[u8; 32], header: [u8; 24]) -> Self {
+        let pair = Self(Push::new(key, header), Pull::new(key, &header));
+        let sodium = cfg!(feature = "libsodium");
+        assert_eq!(
+            (pair.0.uses_libsodium(), pair.1.uses_libsodium()),
+            (sodium, sodium)
+        );
+        pair
+    }
+    fn set_counter(&mut self, c: u32) {
+        self.0.set_counter_for_test(c);
+        self.1.set_counter_for_test(c);
+    }
+    fn push(&mut self, m: &[u8], tag: Tag, out: &mut Vec<u8>) {
+        self.0.push(m, tag, out);
+    }
+    fn pull(&mut self, c: &[u8], out: &mut Vec<u8>) -> Result<Tag, SecretStreamError> {
+        self.1.pull(c, out)
+    }
+}
+
+impl Pair for Portable {
+    fn new(key: &[u8; 32], header: [u8; 24]) -> Self {
+        Self(
+            portable::Push::new(key, header),
+            portable::Pull::new(key, &header),
+        )
+    }
+    fn set_counter(&mut self, c: u32) {
+        self.0.set_counter_for_test(c);
+        self.1.set_counter_for_test(c);
+    }
+    fn push(&mut self, m: &[u8], tag: Tag, out: &mut Vec<u8>) {
+        self.0.push(m, tag, out);
+    }
+    fn pull(&mut self, c: &[u8], out: &mut Vec<u8>) -> Result<Tag, SecretStreamError> {
+        self.1.pull(c, out)
+    }
+}
+
+fn check<P: Pair>(key: &[u8; 32], cases: &[Case], got: &Value) {
     for (i, (case, want)) in cases
         .iter()
         .zip(got["cases"].as_array().expect("cases"))
         .enumerate()
     {
-        let mut push = Push::new(&key, case.header);
-        let mut pull = Pull::new(&key, &case.header);
+        let mut pair = P::new(key, case.header);
         if let Some(c) = case.counter {
-            push.set_counter_for_test(c);
-            pull.set_counter_for_test(c);
+            pair.set_counter(c);
         }
         for (j, (m, tag)) in case.msgs.iter().enumerate() {
             let mut c = Vec::new();
-            push.push(m, Tag::from_byte(*tag), &mut c);
+            pair.push(m, Tag::from_byte(*tag), &mut c);
             let lib = hex::decode(want["ciphertexts"][j].as_str().expect("hex")).expect("hex");
             assert_eq!(c, lib, "case {i} message {j} (len {}, tag {tag})", m.len());
             assert_eq!(want["pulled"][j]["tag"], *tag);
             let mut p = Vec::new();
-            assert_eq!(pull.pull(&lib, &mut p), Ok(Tag::from_byte(*tag)));
+            assert_eq!(pair.pull(&lib, &mut p), Ok(Tag::from_byte(*tag)));
             assert_eq!(&p, m);
         }
     }

@@ -118,8 +118,8 @@ fn counter_wrap_rekeys() {
     // Checked byte for byte against libsodium in tests/libsodium_oracle.rs.
     let key = arr(KEY);
     let header = [3u8; HEADER_LEN];
-    let mut push = Push::new(&key, header);
-    let mut pull = Pull::new(&key, &header);
+    let mut push = portable::Push::new(&key, header);
+    let mut pull = portable::Pull::new(&key, &header);
     push.set_counter_for_test(u32::MAX);
     pull.set_counter_for_test(u32::MAX);
     for m in [&b"x"[..], b"y", b"z"] {
@@ -130,7 +130,7 @@ fn counter_wrap_rekeys() {
         assert_eq!(out, m);
     }
     // Wrapped to 0, rekeyed to 1, then two more messages.
-    assert_eq!(push.state.counter(), 3);
+    assert_eq!(push.counter(), 3);
 }
 
 #[test]
