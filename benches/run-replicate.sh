@@ -8,7 +8,8 @@
 # Sizes come from the environment (defaults are the full size): REPLICATE_RECORDS
 # (100 000), REPLICATE_UPDATES (1 000 000), REPLICATE_CONCURRENT (100 000 per replica),
 # REPLICATE_CHUNK (1 000), REPLICATE_DURABLE_UPDATES (2 000), REPLICATE_SYSTEMS
-# (plures-mem,plures-redb,loro,yrs), REPLICATE_SEED (1). Every configuration runs in its
+# (plures-mem,plures-redb,loro,yrs), REPLICATE_SEED (1), REPLICATE_GROUP_COMMIT (1 000:
+# plures-redb writes per redb transaction, 0 = one per write). Every configuration runs in its
 # own child process; progress goes to stderr.
 set -euo pipefail
 

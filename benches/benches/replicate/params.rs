@@ -7,6 +7,9 @@ pub(crate) struct Params {
     pub(crate) concurrent: usize,
     pub(crate) chunk: usize,
     pub(crate) durable_updates: usize,
+    /// plures-redb: writes per group commit (`SyncEngine::set_group_commit`), 0 = one
+    /// redb transaction per write.
+    pub(crate) group: usize,
     pub(crate) seed: u64,
 }
 
@@ -25,6 +28,7 @@ impl Params {
             concurrent: env_usize("REPLICATE_CONCURRENT", 100_000),
             chunk: env_usize("REPLICATE_CHUNK", 1_000).max(1),
             durable_updates: env_usize("REPLICATE_DURABLE_UPDATES", 2_000),
+            group: env_usize("REPLICATE_GROUP_COMMIT", 1_000),
             seed: env_usize("REPLICATE_SEED", 1) as u64,
         }
     }

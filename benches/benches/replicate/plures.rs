@@ -137,8 +137,13 @@ impl Store for AnyStore {
 
 type Engine = SyncEngine<AnyStore>;
 
-fn engine(kind: Kind, n: u8) -> Engine {
-    SyncEngine::new(AnyStore::open(kind, &format!("r{n}")), rid(n)).expect("engine")
+/// A replica; plures-redb batches `p.group` writes per redb transaction (group commit).
+fn engine(kind: Kind, n: u8, p: &Params) -> Engine {
+    let e = SyncEngine::new(AnyStore::open(kind, &format!("r{n}")), rid(n)).expect("engine");
+    if matches!(kind, Kind::Redb { .. }) {
+        e.set_group_commit(p.group).expect("group commit");
+    }
+    e
 }
 
 fn create(e: &Engine, rec: usize, id: &str) {
@@ -225,12 +230,14 @@ fn plures_write_all(a: &Engine, p: &Params, ids: &[String]) -> Written {
     for (i, id) in ids.iter().enumerate() {
         create(a, i, id);
     }
+    a.flush().expect("flush");
     let load = t.elapsed();
     let ups = updates(p.seed, p.updates, p.records);
     let t = Instant::now();
     for u in &ups {
         update(a, *u, ids);
     }
+    a.flush().expect("flush");
     Written {
         load_wps: rate(ids.len(), load),
         update_wps: rate(ups.len(), t.elapsed()),
@@ -239,7 +246,7 @@ fn plures_write_all(a: &Engine, p: &Params, ids: &[String]) -> Written {
 
 pub(crate) async fn plures_incremental(p: &Params, kind: Kind, net: Net) -> Value {
     let ids = ids(p.records);
-    let (a, b) = (engine(kind, 1), engine(kind, 2));
+    let (a, b) = (engine(kind, 1, p), engine(kind, 2, p));
     let (da, db) = (enable(&a, p, b"a"), enable(&b, p, b"b"));
     let (ab, ba) = link(&da, &db, net).await;
     let mut load_sync = Duration::ZERO;
@@ -247,6 +254,7 @@ pub(crate) async fn plures_incremental(p: &Params, kind: Kind, net: Net) -> Valu
         for (i, id) in chunk.iter().enumerate() {
             create(&a, c * p.chunk + i, id);
         }
+        a.flush().expect("flush");
         let t = Instant::now();
         caught_up(&b, &vv(&a)).await;
         load_sync += t.elapsed();
@@ -259,6 +267,7 @@ pub(crate) async fn plures_incremental(p: &Params, kind: Kind, net: Net) -> Valu
         for u in chunk {
             update(&a, *u, &ids);
         }
+        a.flush().expect("flush");
         write += t.elapsed();
         let t = Instant::now();
         caught_up(&b, &vv(&a)).await;
@@ -279,9 +288,9 @@ pub(crate) async fn plures_incremental(p: &Params, kind: Kind, net: Net) -> Valu
 
 pub(crate) async fn plures_full(p: &Params, kind: Kind) -> Value {
     let ids = ids(p.records);
-    let a = engine(kind, 1);
+    let a = engine(kind, 1, p);
     let w = plures_write_all(&a, p, &ids);
-    let b = engine(kind, 2);
+    let b = engine(kind, 2, p);
     let (da, db) = (enable(&a, p, b"a"), enable(&b, p, b"b"));
     let target = vv(&a);
     let t = Instant::now();
@@ -301,7 +310,7 @@ pub(crate) async fn plures_full(p: &Params, kind: Kind) -> Value {
 
 pub(crate) async fn plures_serve(p: &Params, kind: Kind) -> Value {
     let ids = ids(p.records);
-    let a = engine(kind, 1);
+    let a = engine(kind, 1, p);
     let w = plures_write_all(&a, p, &ids);
     let mut events = a.events();
     let da = enable(&a, p, b"a");
@@ -330,7 +339,7 @@ pub(crate) async fn plures_serve(p: &Params, kind: Kind) -> Value {
 }
 
 pub(crate) async fn plures_pull(p: &Params, kind: Kind, port: u16) -> Value {
-    let b = engine(kind, 2);
+    let b = engine(kind, 2, p);
     let mut events = b.events();
     let db = enable(&b, p, b"b");
     let t = Instant::now();
@@ -367,7 +376,7 @@ pub(crate) async fn plures_pull(p: &Params, kind: Kind, port: u16) -> Value {
 
 pub(crate) async fn plures_concurrent(p: &Params, kind: Kind) -> Value {
     let ids = ids(p.records);
-    let reps = [engine(kind, 1), engine(kind, 2), engine(kind, 3)];
+    let reps = [engine(kind, 1, p), engine(kind, 2, p), engine(kind, 3, p)];
     for (i, id) in ids.iter().enumerate() {
         create(&reps[0], i, id);
     }
@@ -388,6 +397,7 @@ pub(crate) async fn plures_concurrent(p: &Params, kind: Kind) -> Value {
         for u in updates(p.seed + 100 + k as u64, p.concurrent, p.records) {
             update(e, u, &ids);
         }
+        e.flush().expect("flush");
     }
     // The minimum: each replica's own winning updates as OPS batches, sent to two peers.
     let mut minimum = 0usize;
@@ -447,18 +457,30 @@ async fn quiet(counters: &[Arc<AtomicU64>]) -> u64 {
 }
 
 pub(crate) fn plures_durable(p: &Params) -> Value {
+    let mut v = durable_run(p, 0);
+    let group = durable_run(p, p.group.max(1));
+    v["durable_group_update_wps"] = group["durable_update_wps"].clone();
+    v["durable_group_load_wps"] = group["durable_load_wps"].clone();
+    v
+}
+
+/// Fsync per commit; `group` writes per commit (0: one write per commit).
+fn durable_run(p: &Params, group: usize) -> Value {
     let ids = ids(p.records.min(p.durable_updates));
-    let a = engine(Kind::Redb { durable: true }, 1);
+    let a = engine(Kind::Redb { durable: true }, 1, p);
+    a.set_group_commit(group).expect("group commit");
     let t = Instant::now();
     for (i, id) in ids.iter().enumerate() {
         create(&a, i, id);
     }
+    a.flush().expect("flush");
     let load = t.elapsed();
     let ups = updates(p.seed, p.durable_updates, ids.len());
     let t = Instant::now();
     for u in &ups {
         update(&a, *u, &ids);
     }
+    a.flush().expect("flush");
     json!({
         "durable_load_wps": rate(ids.len(), load),
         "durable_update_wps": rate(ups.len(), t.elapsed()),

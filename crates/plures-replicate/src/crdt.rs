@@ -168,26 +168,44 @@ impl Record {
     /// Merges one operation, returning how the state changed.
     pub fn merge(&mut self, stamp: Stamp, action: &Action) -> Effect {
         let mut effect = Effect::default();
+        let added = self.merge_with(stamp, action, &mut |old, field| {
+            effect.removed.push((old, slot_of(field)));
+        });
+        if added {
+            effect.added = Some((stamp, slot_of(action.field())));
+        }
+        effect
+    }
+
+    /// [`Record::merge`] without allocating: calls `removed(stamp, field)` for every winner
+    /// that leaves the state (`field` is `None` for the tombstone) and returns whether the
+    /// operation is now part of the state (in the slot its action names).
+    pub(crate) fn merge_with(
+        &mut self,
+        stamp: Stamp,
+        action: &Action,
+        removed: &mut dyn FnMut(Stamp, Option<&str>),
+    ) -> bool {
         match action {
             Action::Delete => {
                 if self.tombstone.is_some_and(|t| t >= stamp) {
-                    return effect;
+                    return false;
                 }
                 if let Some(old) = self.tombstone.replace(stamp) {
-                    effect.removed.push((old, Slot::Tombstone));
+                    removed(old, None);
                 }
                 self.fields.retain(|name, reg| {
                     let keep = reg.stamp > stamp;
                     if !keep {
-                        effect.removed.push((reg.stamp, Slot::Field(name.clone())));
+                        removed(reg.stamp, Some(name));
                     }
                     keep
                 });
-                effect.added = Some((stamp, Slot::Tombstone));
+                true
             }
             Action::Set { field, .. } | Action::Remove { field } => {
                 if self.tombstone.is_some_and(|t| t >= stamp) {
-                    return effect;
+                    return false;
                 }
                 let value = match action {
                     Action::Set { value, .. } => Some(value),
@@ -202,9 +220,9 @@ impl Record {
                         }
                     };
                     if !wins {
-                        return effect;
+                        return false;
                     }
-                    effect.removed.push((old.stamp, Slot::Field(field.clone())));
+                    removed(old.stamp, Some(field));
                     old.stamp = stamp;
                     old.value = value.cloned();
                 } else {
@@ -216,10 +234,9 @@ impl Record {
                         },
                     );
                 }
-                effect.added = Some((stamp, Slot::Field(field.clone())));
+                true
             }
         }
-        effect
     }
 
     /// Merges another state of the same record into this one (the semilattice join).
@@ -244,13 +261,25 @@ impl Record {
     /// The operation stored in `slot`, if that slot holds the winner stamped `stamp`.
     pub fn action_at(&self, stamp: Stamp, slot: &Slot) -> Option<Action> {
         match slot {
-            Slot::Tombstone => (self.tombstone == Some(stamp)).then_some(Action::Delete),
-            Slot::Field(name) => {
+            Slot::Tombstone => self.action_in(stamp, None),
+            Slot::Field(name) => self.action_in(stamp, Some(name)),
+        }
+    }
+
+    /// [`Record::action_at`] with the slot as a field name (`None`: the tombstone).
+    pub(crate) fn action_in(&self, stamp: Stamp, field: Option<&str>) -> Option<Action> {
+        match field {
+            None => (self.tombstone == Some(stamp)).then_some(Action::Delete),
+            Some(name) => {
                 let reg = self.fields.get(name)?;
                 (reg.stamp == stamp).then(|| slot_action(name, reg))
             }
         }
     }
+}
+
+fn slot_of(field: Option<&str>) -> Slot {
+    field.map_or(Slot::Tombstone, |f| Slot::Field(f.to_owned()))
 }
 
 fn slot_action(field: &str, reg: &Register) -> Action {

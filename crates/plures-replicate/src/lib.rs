@@ -54,7 +54,7 @@
 //! # Wire protocol
 //!
 //! [`wire`] holds the framed, versioned messages (HELLO, VERSION_VECTOR, OPS, ACK, SYNCED,
-//! SNAPSHOT, KEY_ROTATE, BYE; unknown types decode as [`wire::Message::Unknown`] and are
+//! SNAPSHOT, KEY_ROTATE, BYE, LINKS; unknown types decode as [`wire::Message::Unknown`] and are
 //! skipped). An OPS batch writes replica ids, record ids and field names once, stamps as
 //! deltas and booleans and small integers without JSON text: 1 000 single-field boolean
 //! updates over 100 records take 5.7 bytes per op.
@@ -79,7 +79,9 @@
 //!    one batch (the next session starts from the receiver's vector).
 //! 4. SYNCED per collection, then SYNCED(`*`): the receiver's `SyncComplete`.
 //! 5. Live tail: every later commit (local, or applied from another peer, so writes are
-//!    relayed) is pushed under the same credit rule, without echoing a peer's own ops back.
+//!    relayed) is pushed under the same credit rule, without echoing a peer's own ops back
+//!    and without relaying ops whose origin the peer is directly connected to (LINKS: each
+//!    side announces its other live sessions; see the `session` docs).
 //! 6. KEY_ROTATE (the next key sealed under the current one, see
 //!    [`SyncKey::seal_next`]) and BYE.
 //!
@@ -89,7 +91,8 @@
 //!
 //! # Sync API (feature `tokio`, on by default)
 //!
-//! [`sync::SyncEngine`] wraps a [`Store`]: local writes (`set`, `delete`, `write`), the sync
+//! [`sync::SyncEngine`] wraps a [`Store`]: local writes (`set`, `delete`, `write`; with
+//! `set_group_commit(n)` buffered and applied as one batch per burst or `flush()`), the sync
 //! key in the store's metadata (`set_sync_key`, never logged), `enable_sync(SyncOptions,
 //! source)` / `disable_sync()`, `rotate_key` / `end_key_grace`, and an event stream:
 //!
@@ -136,10 +139,9 @@
 //! - SNAPSHOT for a store that compacts history: here every store keeps all winners, so a
 //!   snapshot is the winners streamed from an empty vector; "too far behind" (the peer's
 //!   vector older than a compaction horizon) is not detected yet.
-//! - Performance (`benches/run-replicate.sh`, docs/benchmarks.md): incremental sync is
-//!   short of 400 000 ops/s, `RedbStore` of 200 000 writes/s with one transaction per
-//!   write, and a 3-replica mesh sends 1.5× the minimum because sessions relay updates a
-//!   peer already got from their origin.
+//! - Performance (`benches/run-replicate.sh`, docs/benchmarks.md): `RedbStore` is short of
+//!   200 000 writes/s even with group commit ([`sync::SyncEngine::set_group_commit`]): redb's
+//!   B-tree updates of the record and winner tables cost tens of µs per write.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

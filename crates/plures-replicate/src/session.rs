@@ -35,6 +35,29 @@
 //! - KEY_ROTATE carries the next sync key sealed under the key this session authenticated
 //!   with; BYE closes. Unknown message types are skipped.
 //!
+//! # Relaying in a mesh (LINKS)
+//!
+//! Relaying every commit makes a full mesh send most operations twice (B relays A's write
+//! to C while A sends it to C itself). So each side tells its peer, in LINKS, which other
+//! replicas it has a verified session with, and with which collection patterns
+//! ([`Session::set_links`]; the engine keeps it current). A session never sends its peer an
+//! operation whose origin replica the peer declared as a direct link for that collection:
+//! the origin sends it. The rules that keep convergence:
+//!
+//! - Our own operations are always sent; only relays are skipped, and only while the peer
+//!   says the link to the origin is up. The origin holds every one of its operations that
+//!   still matters (an operation that lost at the origin lost to a greater one, which the
+//!   same rule delivers), so the greatest write of every field reaches the peer over the
+//!   direct link or, when the origin is not linked to the peer, over any relay path.
+//! - When a link goes away, the next LINKS carries the sender's version vectors; the
+//!   receiver joins them into what it knows the peer has and re-scans every shared
+//!   collection, so relaying resumes from what the peer really holds (no gap, few repeats).
+//! - LINKS is sent after HELLO and before the first VERSION_VECTOR and ACK, so a peer
+//!   knows what not to relay before it may send. A peer that does not know LINKS skips it
+//!   and relays everything, as before.
+//! - `SyncComplete` means "everything the peer had, except operations of replicas we are
+//!   directly linked to, is applied": those come from their origin.
+//!
 //! # Violations
 //!
 //! A frame that does not decode, an oversized frame, a message out of order, a batch beyond
@@ -42,17 +65,18 @@
 //! makes the handler return an [`Error`]: the session closes (queueing BYE) and drops every
 //! batch not yet handed out by [`Session::poll_apply`], so nothing of that input is applied.
 
-use crate::clock::ReplicaId;
+use crate::clock::{Hlc, ReplicaId, Stamp};
 use crate::crdt::VersionVector;
 use crate::error::StoreError;
 use crate::key::{Role, SyncKey};
 use crate::store::Store;
 use crate::wire::{
-    Batch, Hello, Message, PROTOCOL_VERSION, WireError, decode_message, split_frame,
+    Batch, Hello, Link, Links, Message, PROTOCOL_VERSION, WireError, decode_message, split_frame,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 mod filter;
+mod links;
 
 pub use filter::{Collections, valid_collection_name};
 
@@ -197,6 +221,8 @@ impl Error {
 /// State that exists once the peer's HELLO verified.
 #[derive(Debug)]
 struct Peer {
+    replica: ReplicaId,
+    patterns: Vec<String>,
     filter: Collections,
     /// The key the peer proved; seals and opens KEY_ROTATE.
     key: SyncKey,
@@ -222,6 +248,12 @@ struct Peer {
     snapshot: BTreeSet<String>,
     backlog_done: bool,
     dirty: BTreeSet<String>,
+    /// The peer's live links (its last LINKS): we do not relay their operations to it.
+    direct: BTreeMap<ReplicaId, Collections>,
+    /// The links last announced to the peer (`None`: nothing announced yet).
+    links_sent: Option<Vec<Link>>,
+    /// The peer's links changed: every shared collection may have operations to relay.
+    relist: bool,
 }
 
 /// One peer connection's sync protocol. See the module docs.
@@ -237,6 +269,8 @@ pub struct Session {
     peer: Option<Peer>,
     deadline: u64,
     closed: bool,
+    /// This replica's live links, as last set by [`Session::set_links`].
+    links: Vec<Link>,
 }
 
 fn violation(what: &'static str) -> Error {
@@ -270,6 +304,7 @@ impl Session {
             applies: VecDeque::new(),
             peer: None,
             closed: false,
+            links: Vec::new(),
         }
     }
 
@@ -354,6 +389,10 @@ impl Session {
             Message::Synced { collection } => collection == ALL_SYNCED || self.shares(collection),
             _ => true,
         };
+        let links_shared: Vec<bool> = match &msg {
+            Message::Links(l) => l.vectors.iter().map(|(c, _)| self.shares(c)).collect(),
+            _ => Vec::new(),
+        };
         let max_ms = now.saturating_add(self.cfg.max_drift_ms);
         let Some(p) = self.peer.as_mut() else {
             return Err(violation("message before HELLO"));
@@ -363,7 +402,7 @@ impl Session {
                 if p.ready || !shares_msg {
                     return Err(violation("unexpected version vector"));
                 }
-                p.has.insert(collection, vv);
+                p.has.entry(collection).or_default().join(&vv);
             }
             Message::Ack { seq: 0, credit } => {
                 if p.ready {
@@ -428,6 +467,19 @@ impl Session {
                 self.closed = true;
                 self.events.push_back(Event::Closed { reason });
             }
+            Message::Links(Links { links, vectors }) => {
+                p.direct = links
+                    .into_iter()
+                    .filter(|l| l.replica != self.cfg.replica)
+                    .map(|l| (l.replica, Collections::from_patterns(&l.collections)))
+                    .collect();
+                p.relist = true;
+                for ((collection, vv), shared) in vectors.into_iter().zip(links_shared) {
+                    if shared {
+                        p.has.entry(collection).or_default().join(&vv);
+                    }
+                }
+            }
             Message::Hello(_) | Message::Unknown { .. } => {}
         }
         Ok(())
@@ -461,7 +513,9 @@ impl Session {
             return Err(violation("peer uses our replica id"));
         }
         self.peer = Some(Peer {
+            replica: h.replica,
             filter: Collections::from_patterns(&h.collections),
+            patterns: h.collections,
             key,
             started: false,
             granted: 0,
@@ -479,6 +533,9 @@ impl Session {
             snapshot: BTreeSet::new(),
             backlog_done: false,
             dirty: BTreeSet::new(),
+            direct: BTreeMap::new(),
+            links_sent: None,
+            relist: false,
         });
         self.events.push_back(Event::Connected { peer: h.replica });
         Ok(())
@@ -524,7 +581,7 @@ impl Session {
     /// A write to `collection` was committed (locally or from any peer): push it live.
     pub fn handle_local_write(&mut self, collection: &str) {
         if self.shares(collection) {
-            if let Some(p) = self.peer.as_mut() {
+            if let Some(p) = self.peer.as_mut().filter(|p| !p.dirty.contains(collection)) {
                 p.dirty.insert(collection.to_owned());
             }
         }
@@ -581,17 +638,39 @@ impl Session {
         if self.closed || self.peer.is_none() {
             return Ok(None);
         }
-        let shared: Vec<String> = store
-            .collections()?
-            .into_iter()
-            .filter(|c| self.shares(c))
-            .collect();
+        if self.peer.as_ref().is_some_and(|p| p.started) {
+            if let Some(m) = self.links_update(store)? {
+                return Ok(Some(m));
+            }
+        }
+        // The store's collection list is needed only to start and for the backlog.
+        let needs_list = self
+            .peer
+            .as_ref()
+            .is_some_and(|p| !p.started || (p.ready && (p.backlog.is_none() || p.relist)));
+        let shared: Vec<String> = if needs_list {
+            store
+                .collections()?
+                .into_iter()
+                .filter(|c| self.shares(c))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let window = self.cfg.window_ops;
         let batch_ops = self.cfg.batch_ops.max(1);
         let Some(p) = self.peer.as_mut() else {
             return Ok(None);
         };
         if !p.started {
+            p.started = true;
+            // Our links first, so the peer knows what not to relay before it may send.
+            if let Some(m) = self.links_update(store)? {
+                self.out.push_back(m);
+            }
+            let Some(p) = self.peer.as_mut() else {
+                return Ok(None);
+            };
             for collection in shared {
                 let vv = store.version_vector(&collection)?;
                 self.out
@@ -602,13 +681,17 @@ impl Session {
                 credit: window,
             });
             p.granted = i64::try_from(window).unwrap_or(i64::MAX);
-            p.started = true;
             return Ok(self.out.pop_front());
         }
         if !p.ready {
             return Ok(None);
         }
+        if p.relist && p.backlog.is_some() {
+            p.relist = false;
+            p.dirty.extend(shared.iter().cloned());
+        }
         if p.backlog.is_none() {
+            p.relist = false;
             p.snapshot = shared
                 .iter()
                 .filter(|c| p.has.get(*c).is_none_or(VersionVector::is_empty))
@@ -638,7 +721,23 @@ impl Session {
                 .unwrap_or(usize::MAX)
                 .min(batch_ops);
             let has = p.has.entry(collection.clone()).or_default();
-            let ops = store.ops_since(&collection, has, limit)?;
+            // Operations whose origin is directly linked to the peer (for this collection)
+            // come from the origin: do not relay them.
+            let mut skip = p
+                .direct
+                .iter()
+                .filter(|(_, f)| f.allows(&collection))
+                .map(|(r, _)| *r)
+                .peekable();
+            let ops = if skip.peek().is_none() {
+                store.ops_since(&collection, has, limit)?
+            } else {
+                let mut since = has.clone();
+                for r in skip {
+                    since.observe(Stamp::new(Hlc::MAX, r));
+                }
+                store.ops_since(&collection, &since, limit)?
+            };
             if ops.is_empty() {
                 if from_backlog.is_some() {
                     if let Some(b) = p.backlog.as_mut() {
@@ -674,5 +773,7 @@ impl Session {
     }
 }
 
+#[cfg(test)]
+mod mesh_tests;
 #[cfg(test)]
 mod tests;

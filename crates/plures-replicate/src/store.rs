@@ -28,7 +28,7 @@
 //! - reports its own failures as [`StoreError::Backend`].
 
 use crate::clock::{Hlc, ReplicaId, Stamp};
-use crate::crdt::{Op, Record, Slot, VersionVector};
+use crate::crdt::{Op, Record, VersionVector};
 use crate::error::StoreError;
 
 mod encoding;
@@ -70,17 +70,18 @@ pub trait Store {
     fn set_meta(&mut self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError>;
 }
 
-/// One entry of the winner index, as returned by a per-replica scan.
-type IndexEntry = (Stamp, String, Slot);
+/// One entry of the winner index, as returned by a per-replica scan: the stamp and where
+/// the winner lives (a store-specific key: `(id, slot)`, or interned numbers).
+type IndexEntry<K> = (Stamp, K);
 
 /// Shared tail of `ops_since`: takes per-replica scans (each ascending, each holding at
 /// least the first `limit` entries plus all entries sharing the last one's stamp), merges
 /// them into stamp order and cuts after `limit` without splitting a stamp.
-fn select(mut entries: Vec<IndexEntry>, limit: usize) -> Vec<IndexEntry> {
-    entries.sort();
+fn select<K: Ord>(mut entries: Vec<IndexEntry<K>>, limit: usize) -> Vec<IndexEntry<K>> {
+    entries.sort_unstable();
     if entries.len() > limit {
         let cut = match limit.checked_sub(1).and_then(|i| entries.get(i)) {
-            Some((last, _, _)) => {
+            Some((last, _)) => {
                 let last = *last;
                 limit + entries[limit..].iter().take_while(|e| e.0 == last).count()
             }
@@ -91,21 +92,22 @@ fn select(mut entries: Vec<IndexEntry>, limit: usize) -> Vec<IndexEntry> {
     entries
 }
 
-/// Scans one replica's ascending index entries after `from`, keeping the first `limit` and
-/// any that share the last kept stamp.
-fn scan_replica<I>(iter: I, limit: usize) -> Result<Vec<IndexEntry>, StoreError>
+/// Scans one replica's ascending index entries after `from` into `out`, keeping the first
+/// `limit` and any that share the last kept stamp.
+fn scan_replica<K, I>(iter: I, limit: usize, out: &mut Vec<IndexEntry<K>>) -> Result<(), StoreError>
 where
-    I: Iterator<Item = Result<IndexEntry, StoreError>>,
+    I: Iterator<Item = Result<IndexEntry<K>, StoreError>>,
 {
-    let mut out: Vec<IndexEntry> = Vec::new();
-    for entry in iter {
+    let mut last: Option<Stamp> = None;
+    for (taken, entry) in iter.enumerate() {
         let entry = entry?;
-        if out.len() >= limit && out.last().is_none_or(|l| l.0 != entry.0) {
+        if taken >= limit && last.is_none_or(|l| l != entry.0) {
             break;
         }
+        last = Some(entry.0);
         out.push(entry);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The first HLC of `replica` not covered by `since`, or `None` if all are. ([`Hlc::ZERO`]

@@ -20,6 +20,8 @@ use crate::error::{ClockError, StoreError};
 use crate::key::SyncKey;
 use crate::session::{self, Collections, Keyring, valid_collection_name};
 use crate::store::Store;
+use crate::wire::Link;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -162,7 +164,12 @@ pub enum SyncError {
 #[derive(Clone, Debug)]
 pub(crate) enum Notice {
     Changed(String),
-    Rotate { epoch: u64, key: SyncKey },
+    /// The set of live links changed (read it from `Shared::links`).
+    Links,
+    Rotate {
+        epoch: u64,
+        key: SyncKey,
+    },
     Shutdown,
 }
 
@@ -181,6 +188,13 @@ pub(crate) struct Shared<S> {
     events: broadcast::Sender<SyncEvent>,
     notices: broadcast::Sender<Notice>,
     changes: watch::Sender<u64>,
+    /// Verified sessions per peer replica (a peer may be connected more than once), with
+    /// its HELLO collection patterns: announced to every peer in LINKS.
+    links: Mutex<BTreeMap<ReplicaId, (usize, Link)>>,
+    /// Group commit: local writes not yet applied to the store (see
+    /// [`SyncEngine::set_group_commit`]), and the most a batch may hold (0: write-through).
+    pending: Mutex<Vec<Op>>,
+    group_max: std::sync::atomic::AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -227,6 +241,56 @@ impl<S: Store + Send + 'static> Shared<S> {
     fn committed(&self, collection: &str) {
         let _ = self.notices.send(Notice::Changed(collection.to_owned()));
         self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Applies the buffered local writes as one batch (one store transaction) and pushes
+    /// them to peers. On error nothing was applied and the writes stay buffered.
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut store = lock(&self.store);
+        let ops = std::mem::take(&mut *lock(&self.pending));
+        if ops.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = store.apply(&ops) {
+            let mut pending = lock(&self.pending);
+            let later = std::mem::replace(&mut *pending, ops);
+            pending.extend(later);
+            return Err(e);
+        }
+        drop(store);
+        let mut done: Vec<&str> = Vec::new();
+        for op in &ops {
+            if !done.contains(&op.collection.as_str()) {
+                done.push(&op.collection);
+                self.committed(&op.collection);
+            }
+        }
+        Ok(())
+    }
+
+    fn links(&self) -> Vec<Link> {
+        lock(&self.links).values().map(|(_, l)| l.clone()).collect()
+    }
+
+    fn link_up(&self, link: Link) {
+        lock(&self.links)
+            .entry(link.replica)
+            .or_insert_with(|| (0, link))
+            .0 += 1;
+        let _ = self.notices.send(Notice::Links);
+    }
+
+    fn link_down(&self, replica: ReplicaId) {
+        {
+            let mut links = lock(&self.links);
+            if let Some(entry) = links.get_mut(&replica) {
+                entry.0 -= 1;
+                if entry.0 == 0 {
+                    links.remove(&replica);
+                }
+            }
+        }
+        let _ = self.notices.send(Notice::Links);
     }
 
     fn save_keys(&self, keys: Option<Keyring>) -> Result<(), StoreError> {
@@ -305,6 +369,8 @@ impl<S: Store + Send + 'static> Shared<S> {
 /// ```
 pub struct SyncEngine<S> {
     shared: Arc<Shared<S>>,
+    /// Applies buffered writes when the engine is dropped (`Drop` cannot name `S: Store`).
+    flush_on_drop: Box<dyn Fn() + Send + Sync>,
 }
 
 impl<S> std::fmt::Debug for SyncEngine<S> {
@@ -328,16 +394,26 @@ impl<S: Store + Send + 'static> SyncEngine<S> {
                 last = last.max(h);
             }
         }
+        let shared = Arc::new(Shared {
+            replica,
+            store: Mutex::new(store),
+            clock: Mutex::new(Clock::with_last(replica, last)),
+            keys: Mutex::new(keys),
+            running: Mutex::new(None),
+            events: broadcast::channel(1024).0,
+            notices: broadcast::channel(1024).0,
+            changes: watch::channel(0).0,
+            links: Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(Vec::new()),
+            group_max: std::sync::atomic::AtomicUsize::new(0),
+        });
+        let weak = Arc::downgrade(&shared);
         Ok(Self {
-            shared: Arc::new(Shared {
-                replica,
-                store: Mutex::new(store),
-                clock: Mutex::new(Clock::with_last(replica, last)),
-                keys: Mutex::new(keys),
-                running: Mutex::new(None),
-                events: broadcast::channel(1024).0,
-                notices: broadcast::channel(1024).0,
-                changes: watch::channel(0).0,
+            shared,
+            flush_on_drop: Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    let _ = shared.flush();
+                }
             }),
         })
     }
@@ -429,14 +505,55 @@ impl<S: Store + Send + 'static> SyncEngine<S> {
         self.shared.changes.subscribe()
     }
 
-    /// Runs `f` with the store (keep it short: sessions wait for it).
+    /// Runs `f` with the store (keep it short: sessions wait for it). Buffered writes (see
+    /// [`Self::set_group_commit`]) are applied first; if that fails they stay buffered and
+    /// `f` sees the store without them.
     pub fn with_store<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        let _ = self.shared.flush();
         f(&lock(&self.shared.store))
     }
 
-    /// The merged record, if any operation touched it.
+    /// The merged record, if any operation touched it (buffered writes included).
     pub fn get(&self, collection: &str, id: &str) -> Result<Option<Record>, SyncError> {
+        self.shared.flush()?;
         Ok(lock(&self.shared.store).get(collection, id)?)
+    }
+
+    /// Group commit: with `max_ops > 0`, [`Self::write`] (and `set`, `delete`) stamps the
+    /// write and buffers it instead of applying it; the buffer is applied to the store as
+    /// **one batch** (one [`Store::apply`], i.e. one redb transaction for a
+    /// [`RedbStore`](crate::RedbStore)) and pushed to peers:
+    ///
+    /// - when it holds `max_ops` operations or more (inside that `write` call),
+    /// - on [`Self::flush`], [`Self::get`] and [`Self::with_store`],
+    /// - at the end of the burst: the first buffered write schedules a flush on the tokio
+    ///   runtime, which runs once the writing task yields;
+    /// - when the engine is dropped (errors ignored).
+    ///
+    /// **Durability:** a buffered write is in memory only. It is durable once a flush that
+    /// includes it returned `Ok` (with a store that is durable per apply, e.g. a `RedbStore`
+    /// with [`set_durable(true)`](crate::RedbStore::set_durable), the default); a crash
+    /// before that loses it, never part of a flushed batch, since each flush is one atomic
+    /// `apply`. A failed flush applies nothing and keeps the writes buffered (the next
+    /// flush retries); the automatic flush's error is reported by the next `flush`, `get`
+    /// or full-buffer `write`. `0` (the default) turns buffering off: every write is
+    /// applied (and, per the store, durable) before `write` returns. Turning it off
+    /// flushes.
+    pub fn set_group_commit(&self, max_ops: usize) -> Result<(), SyncError> {
+        self.shared
+            .group_max
+            .store(max_ops, std::sync::atomic::Ordering::Relaxed);
+        if max_ops == 0 {
+            self.shared.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Applies the buffered writes now (see [`Self::set_group_commit`]): once this returns
+    /// `Ok`, every write made before the call is in the store, and durable if the store's
+    /// `apply` is.
+    pub fn flush(&self) -> Result<(), SyncError> {
+        Ok(self.shared.flush()?)
     }
 
     /// Applies `actions` to record `id` as one write (one stamp) and pushes it to peers.
@@ -459,6 +576,30 @@ impl<S: Store + Send + 'static> SyncEngine<S> {
                 action,
             })
             .collect();
+        let group_max = self
+            .shared
+            .group_max
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if group_max > 0 {
+            let (first, full) = {
+                let mut pending = lock(&self.shared.pending);
+                let first = pending.is_empty();
+                pending.extend(ops);
+                (first, pending.len() >= group_max)
+            };
+            if full {
+                self.shared.flush()?;
+            } else if first {
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    let shared = Arc::clone(&self.shared);
+                    handle.spawn(async move {
+                        tokio::task::yield_now().await;
+                        let _ = shared.flush();
+                    });
+                }
+            }
+            return Ok(stamp);
+        }
         lock(&self.shared.store).apply(&ops)?;
         self.shared.committed(collection);
         Ok(stamp)
@@ -484,6 +625,7 @@ impl<S: Store + Send + 'static> SyncEngine<S> {
 
 impl<S> Drop for SyncEngine<S> {
     fn drop(&mut self) {
+        (self.flush_on_drop)();
         if let Some(run) = lock(&self.shared.running).take() {
             run.accept.abort();
             if let Some(t) = run.grace_timer {

@@ -19,6 +19,11 @@
 //! | 5 | SNAPSHOT ([`Batch`]) | a batch of a full-state transfer, and whether it is the last |
 //! | 6 | KEY_ROTATE | key epoch and the next key, sealed under the rotation key |
 //! | 7 | BYE | reason code |
+//! | 8 | LINKS ([`Links`]) | the sender's other live peers and their collection filters, then version vectors |
+//!
+//! LINKS was added without a version bump: a peer that does not know type 8 skips it and
+//! simply keeps relaying everything, which is correct, only redundant (see the session docs,
+//! "Relaying in a mesh").
 //!
 //! # Batch encoding
 //!
@@ -84,6 +89,27 @@ pub struct Hello {
     pub grace_proofs: Vec<[u8; 32]>,
 }
 
+/// One live peer connection of the sender of [`Links`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The replica at the other end.
+    pub replica: ReplicaId,
+    /// That replica's HELLO collection patterns (what it syncs with the sender).
+    pub collections: Vec<String>,
+}
+
+/// LINKS: "I am directly connected to these replicas; do not relay their operations to
+/// me" (for the collections both ends of that link sync), plus the sender's version vectors
+/// so that the receiver can resume relaying from what the sender really has when a link
+/// disappears. Each LINKS replaces the previous one.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Links {
+    /// The sender's live links, excluding the receiver.
+    pub links: Vec<Link>,
+    /// The sender's version vectors (some or all shared collections; may be empty).
+    pub vectors: Vec<(String, VersionVector)>,
+}
+
 /// A batch of operations of one collection (OPS or SNAPSHOT).
 ///
 /// On encode, `ops[i].collection` is ignored; on decode it is set to `collection`.
@@ -143,6 +169,8 @@ pub enum Message {
         /// Why.
         reason: u64,
     },
+    /// LINKS: the sender's direct links (see [`Links`]).
+    Links(Links),
     /// A message type this version does not know; skipped.
     Unknown {
         /// Its type number.
@@ -395,6 +423,7 @@ impl Message {
             Self::Snapshot { .. } => 5,
             Self::KeyRotate { .. } => 6,
             Self::Bye { .. } => 7,
+            Self::Links(_) => 8,
             Self::Unknown { kind } => *kind,
         }
     }
@@ -428,14 +457,7 @@ impl Encode for Message {
                     }
                 }
             }
-            Self::VersionVector { collection, vv } => {
-                s.string(collection);
-                s.uint_usize(vv.len());
-                for (r, h) in vv.iter() {
-                    s.raw(r.as_bytes());
-                    put_hlc(s, h);
-                }
-            }
+            Self::VersionVector { collection, vv } => put_vv(s, collection, vv),
             Self::Ops(batch) => batch.encode_body(s),
             Self::Ack { seq, credit } => {
                 s.uint(*seq);
@@ -451,6 +473,20 @@ impl Encode for Message {
                 s.buffer(sealed_key);
             }
             Self::Bye { reason } => s.uint(*reason),
+            Self::Links(l) => {
+                s.uint_usize(l.links.len());
+                for link in &l.links {
+                    s.raw(link.replica.as_bytes());
+                    s.uint_usize(link.collections.len());
+                    for c in &link.collections {
+                        s.string(c);
+                    }
+                }
+                s.uint_usize(l.vectors.len());
+                for (collection, vv) in &l.vectors {
+                    put_vv(s, collection, vv);
+                }
+            }
             Self::Unknown { .. } => {}
         }
     }
@@ -474,13 +510,7 @@ impl<'a> Decode<'a> for Message {
                 })
             }
             1 => {
-                let collection = get_str(d)?.to_owned();
-                let n = bounded_len(d, 24)?;
-                let mut vv = VersionVector::new();
-                for _ in 0..n {
-                    let r = ReplicaId(d.fixed()?);
-                    vv.observe(Stamp::new(get_hlc(d)?, r));
-                }
+                let (collection, vv) = get_vv(d)?;
                 Self::VersionVector { collection, vv }
             }
             2 => Self::Ops(Batch::decode_body(d)?),
@@ -503,9 +533,47 @@ impl<'a> Decode<'a> for Message {
                 sealed_key: d.buffer()?.to_vec(),
             },
             7 => Self::Bye { reason: d.uint()? },
+            8 => {
+                let n = bounded_len(d, 17)?;
+                let mut links = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let replica = ReplicaId(d.fixed()?);
+                    let collections = string_table(d)?;
+                    links.push(Link {
+                        replica,
+                        collections,
+                    });
+                }
+                let n = bounded_len(d, 2)?;
+                let mut vectors = Vec::with_capacity(n);
+                for _ in 0..n {
+                    vectors.push(get_vv(d)?);
+                }
+                Self::Links(Links { links, vectors })
+            }
             kind => Self::Unknown { kind },
         })
     }
+}
+
+fn put_vv<S: Sink>(s: &mut S, collection: &str, vv: &VersionVector) {
+    s.string(collection);
+    s.uint_usize(vv.len());
+    for (r, h) in vv.iter() {
+        s.raw(r.as_bytes());
+        put_hlc(s, h);
+    }
+}
+
+fn get_vv(d: &mut Decoder<'_>) -> Result<(String, VersionVector), DecodeError> {
+    let collection = get_str(d)?.to_owned();
+    let n = bounded_len(d, 24)?;
+    let mut vv = VersionVector::new();
+    for _ in 0..n {
+        let r = ReplicaId(d.fixed()?);
+        vv.observe(Stamp::new(get_hlc(d)?, r));
+    }
+    Ok((collection, vv))
 }
 
 /// Splits the first frame off `buf`: `Ok(None)` if more bytes are needed, else the body

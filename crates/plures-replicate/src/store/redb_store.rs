@@ -34,12 +34,19 @@ pub struct RedbStore {
     durable: bool,
     /// Non-durable commits since the last durable one.
     lazy_commits: u32,
+    /// Operations applied by those commits.
+    lazy_ops: usize,
 }
 
 /// With durability off, every this many commits one is made durable anyway: redb frees the
 /// pages a commit replaces only at a durable commit, so without it the file and the page
 /// cache grow with every write (about 65 kB per single-field write).
 pub(crate) const LAZY_COMMITS_PER_SYNC: u32 = 256;
+
+/// With durability off, a commit is also made durable once the non-durable ones since the
+/// last durable commit applied this many operations: large batches (group commit) replace
+/// many pages per commit, so counting commits alone lets the file and cache grow.
+pub(crate) const LAZY_OPS_PER_SYNC: usize = 4_096;
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,15 +88,18 @@ impl RedbStore {
             db,
             durable: true,
             lazy_commits: 0,
+            lazy_ops: 0,
         })
     }
 
     /// Whether commits are flushed to disk before [`Store::apply`] returns (the default).
     ///
-    /// With `false`, a crash may lose recently applied batches (at most the last 255:
-    /// every 256th commit is durable, which also lets redb reuse the pages the others
-    /// replaced, so the file and memory stay bounded), but never part of one: the file
-    /// reopens at an earlier consistent state. Meant for bulk imports and tests.
+    /// With `false`, a crash may lose recently applied batches (at most the last 255, and
+    /// fewer than 4 096 operations in all: a commit is made durable when it is the 256th
+    /// since the last durable one or brings their operations to 4 096, which also lets redb
+    /// reuse the pages the others replaced, so the file and memory stay bounded), but never
+    /// part of one: the file reopens at an earlier consistent state. Meant for bulk imports
+    /// and tests.
     pub fn set_durable(&mut self, durable: bool) {
         self.durable = durable;
     }
@@ -104,8 +114,10 @@ impl RedbStore {
         let mut txn = self.db.begin_write()?;
         if !self.durable {
             self.lazy_commits += 1;
-            if self.lazy_commits >= LAZY_COMMITS_PER_SYNC {
+            self.lazy_ops = self.lazy_ops.saturating_add(ops.len());
+            if self.lazy_commits >= LAZY_COMMITS_PER_SYNC || self.lazy_ops >= LAZY_OPS_PER_SYNC {
                 self.lazy_commits = 0;
+                self.lazy_ops = 0;
             } else {
                 txn.set_durability(Durability::None);
             }
@@ -194,7 +206,7 @@ impl Store for RedbStore {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
         let winners = txn.open_table(WINNERS)?;
-        let mut entries: Vec<IndexEntry> = Vec::new();
+        let mut entries: Vec<IndexEntry<(String, Slot)>> = Vec::new();
         for (replica, _) in self.version_vector(collection)?.iter() {
             let Some(from) = start_after(since, &replica) else {
                 continue;
@@ -202,28 +214,29 @@ impl Store for RedbStore {
             let start: WinnerKey<'_> = (collection, replica.0, from.as_u64(), "", None);
             let iter = winners
                 .range(start..)?
-                .map(|row| -> Result<Option<IndexEntry>, StoreError> {
-                    let (key, _) = row?;
-                    let (coll, r, hlc, id, field) = key.value();
-                    if coll != collection || r != replica.0 {
-                        return Ok(None);
-                    }
-                    let slot = match field {
-                        None => Slot::Tombstone,
-                        Some(f) => Slot::Field(f.to_owned()),
-                    };
-                    Ok(Some((
-                        Stamp::new(Hlc::from_u64(hlc), ReplicaId(r)),
-                        id.to_owned(),
-                        slot,
-                    )))
-                })
+                .map(
+                    |row| -> Result<Option<IndexEntry<(String, Slot)>>, StoreError> {
+                        let (key, _) = row?;
+                        let (coll, r, hlc, id, field) = key.value();
+                        if coll != collection || r != replica.0 {
+                            return Ok(None);
+                        }
+                        let slot = match field {
+                            None => Slot::Tombstone,
+                            Some(f) => Slot::Field(f.to_owned()),
+                        };
+                        Ok(Some((
+                            Stamp::new(Hlc::from_u64(hlc), ReplicaId(r)),
+                            (id.to_owned(), slot),
+                        )))
+                    },
+                )
                 .map_while(|e| e.transpose());
-            entries.extend(scan_replica(iter, limit)?);
+            scan_replica(iter, limit, &mut entries)?;
         }
         let mut cache: BTreeMap<String, Record> = BTreeMap::new();
         let mut out = Vec::new();
-        for (stamp, id, slot) in select(entries, limit) {
+        for (stamp, (id, slot)) in select(entries, limit) {
             if !cache.contains_key(&id) {
                 let record = records
                     .get((collection, id.as_str()))?

@@ -22,6 +22,8 @@ struct Pump<'a, S> {
     tx: &'a mpsc::UnboundedSender<Vec<u8>>,
     peer: Option<ReplicaId>,
     bye: Option<u64>,
+    /// The peer counted in the engine's live links.
+    linked: Option<ReplicaId>,
 }
 
 impl<S: Store + Send + 'static> Pump<'_, S> {
@@ -37,6 +39,12 @@ impl<S: Store + Send + 'static> Pump<'_, S> {
                 session.handle_applied(batch.seq);
             }
             while let Some(event) = session.poll_event() {
+                if matches!(event, Event::Connected { .. }) && self.linked.is_none() {
+                    if let Some(link) = session.peer_link() {
+                        self.linked = Some(link.replica);
+                        self.shared.link_up(link);
+                    }
+                }
                 self.on_event(event);
             }
             let mut sent = false;
@@ -81,6 +89,7 @@ where
 {
     let mut notices = shared.notices.subscribe();
     let mut session = Session::new(cfg, &conn.handshake_hash, conn.role, now_ms());
+    session.set_links(shared.links());
     let (mut rd, mut wr) = tokio::io::split(conn.stream);
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let writer = tokio::spawn(async move {
@@ -96,6 +105,7 @@ where
         tx: &tx,
         peer: None,
         bye: None,
+        linked: None,
     };
     let mut buf = vec![0u8; 64 * 1024];
     let mut local_close = false;
@@ -124,20 +134,20 @@ where
                     }
                 }
             },
-            n = notices.recv() => match n {
-                Ok(Notice::Changed(c)) => session.handle_local_write(&c),
-                Ok(Notice::Rotate { epoch, key }) => session.rotate_key(epoch, &key),
-                Ok(Notice::Shutdown) | Err(broadcast::error::RecvError::Closed) => {
-                    local_close = true;
-                    session.close(BYE_NORMAL);
+            n = notices.recv() => {
+                // Coalesce: take every notice already queued, then drain the session once.
+                let mut next = Some(n);
+                while let Some(n) = next {
+                    local_close |= on_notice(&shared, &mut session, n);
+                    next = match notices.try_recv() {
+                        Ok(n) => Some(Ok(n)),
+                        Err(broadcast::error::TryRecvError::Lagged(k)) => {
+                            Some(Err(broadcast::error::RecvError::Lagged(k)))
+                        }
+                        Err(_) => None,
+                    };
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let all = lock(&shared.store).collections().unwrap_or_default();
-                    for c in all {
-                        session.handle_local_write(&c);
-                    }
-                }
-            },
+            }
             () = sleep(wait) => {
                 if let Err(e) = session.handle_timeout(now_ms()) {
                     let _ = pump.drain(&mut session);
@@ -147,12 +157,40 @@ where
         }
     };
     let peer = pump.peer;
+    if let Some(r) = pump.linked {
+        shared.link_down(r);
+    }
     drop(tx);
     let _ = writer.await;
     shared.emit(match peer {
         Some(peer) => SyncEvent::PeerDisconnected { peer, reason },
         None => SyncEvent::PeerRejected { reason },
     });
+}
+
+/// Feeds one engine notice to the session; returns whether it closed the session locally.
+fn on_notice<S: Store + Send + 'static>(
+    shared: &Shared<S>,
+    session: &mut Session,
+    n: Result<Notice, broadcast::error::RecvError>,
+) -> bool {
+    match n {
+        Ok(Notice::Changed(c)) => session.handle_local_write(&c),
+        Ok(Notice::Links) => session.set_links(shared.links()),
+        Ok(Notice::Rotate { epoch, key }) => session.rotate_key(epoch, &key),
+        Ok(Notice::Shutdown) | Err(broadcast::error::RecvError::Closed) => {
+            session.close(BYE_NORMAL);
+            return true;
+        }
+        Err(broadcast::error::RecvError::Lagged(_)) => {
+            session.set_links(shared.links());
+            let all = lock(&shared.store).collections().unwrap_or_default();
+            for c in all {
+                session.handle_local_write(&c);
+            }
+        }
+    }
+    false
 }
 
 async fn sleep(wait: Option<Duration>) {

@@ -86,7 +86,42 @@ fn message() -> impl Strategy<Value = Message> {
         (safe.clone(), proptest::collection::vec(any::<u8>(), 0..40))
             .prop_map(|(epoch, sealed_key)| Message::KeyRotate { epoch, sealed_key }),
         safe.clone().prop_map(|reason| Message::Bye { reason }),
-        (8..=plures_compact::MAX_SAFE_INTEGER).prop_map(|kind| Message::Unknown { kind }),
+        (
+            proptest::collection::vec(
+                (
+                    any::<[u8; 16]>(),
+                    proptest::collection::vec("!?[a-z]{0,4}", 0..3)
+                ),
+                0..4
+            ),
+            proptest::collection::vec(
+                (
+                    "[a-z]{0,5}",
+                    proptest::collection::vec((any::<[u8; 16]>(), any::<u64>()), 0..3)
+                ),
+                0..3
+            )
+        )
+            .prop_map(|(links, vectors)| Message::Links(Links {
+                links: links
+                    .into_iter()
+                    .map(|(r, collections)| Link {
+                        replica: ReplicaId(r),
+                        collections,
+                    })
+                    .collect(),
+                vectors: vectors
+                    .into_iter()
+                    .map(|(c, entries)| (
+                        c,
+                        entries
+                            .into_iter()
+                            .map(|(r, h)| (ReplicaId(r), Hlc::from_u64(h)))
+                            .collect()
+                    ))
+                    .collect(),
+            })),
+        (9..=plures_compact::MAX_SAFE_INTEGER).prop_map(|kind| Message::Unknown { kind }),
     ]
 }
 
