@@ -159,8 +159,10 @@ fn group_commit_child() {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{READY}").unwrap();
     out.flush().unwrap();
-    // Killed here: the 30 buffered writes were never applied.
-    std::thread::sleep(Duration::from_secs(60));
+    // Killed here: the 30 buffered writes were never applied. The parent holds our
+    // stdin open until it kills us; should it vanish instead, end without flushing.
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest);
     std::process::abort();
 }
 
@@ -176,6 +178,7 @@ fn flushed_writes_survive_sigkill_and_buffered_ones_do_not() {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, &path)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -27,7 +27,10 @@ impl Session {
     }
 
     /// The LINKS message to send, if the announced links are out of date.
-    pub(super) fn links_update<S: Store + ?Sized>(&mut self, store: &S) -> Result<Option<Message>, Error> {
+    pub(super) fn links_update<S: Store + ?Sized>(
+        &mut self,
+        store: &S,
+    ) -> Result<Option<Message>, Error> {
         let Some(p) = self.peer.as_ref() else {
             return Ok(None);
         };
