@@ -204,11 +204,13 @@ pub fn run(data: &[u8]) {
                 ),
                 "announce answered {a:?}"
             ),
-            (command::LOOKUP, Answer::Reply { value, bare: false }) => {
-                if let Some(v) = value {
-                    check_lookup(v);
-                }
-            }
+            (
+                command::LOOKUP,
+                Answer::Reply {
+                    value: Some(v),
+                    bare: false,
+                },
+            ) => check_lookup(v),
             (
                 command::MUTABLE_GET,
                 Answer::Reply {
