@@ -6,99 +6,22 @@
 //! Skipped (with a printed reason) when `node` or `testnet/node_modules` is missing.
 #![cfg(feature = "tokio")]
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use plures_secret_stream::{Config, KeyPair, SecretStream};
-use serde_json::Value;
+use plures_test_support::{JsPeer, pattern, testnet_dir};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::process::{Child, ChildStdout, Command};
 use tokio::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(180);
 const BYTES: usize = 16 << 20;
 
-fn testnet() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testnet");
-    if !dir.join("node_modules/@hyperswarm/secret-stream").is_dir() {
-        println!(
-            "skipping: {} has no node_modules (run npm install there)",
-            dir.display()
-        );
-        return None;
-    }
-    let node = std::process::Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|o| o.status.success()) {
-        println!("skipping: `node` is not on PATH");
-        return None;
-    }
-    Some(dir)
-}
-
-struct Peer {
-    _child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    seen: HashMap<String, Value>,
-}
-
-impl Peer {
-    fn spawn(dir: &PathBuf, port: u16, role: &str, seed: [u8; 32], chunk: usize) -> Self {
-        let mut child = Command::new("node")
-            .current_dir(dir)
-            .arg("interop/secret-stream-peer.mjs")
-            .args(["--port", &port.to_string(), "--role", role])
-            .args(["--seed", &hex::encode(seed)])
-            .args(["--bytes", &BYTES.to_string(), "--chunk", &chunk.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn node");
-        let stdout = child.stdout.take().expect("piped stdout");
-        Self {
-            _child: child,
-            lines: BufReader::new(stdout).lines(),
-            seen: HashMap::new(),
-        }
-    }
-
-    /// Waits for the event named `name` (reading and keeping the others).
-    async fn event(&mut self, name: &str) -> Value {
-        loop {
-            if let Some(v) = self.seen.get(name) {
-                return v.clone();
-            }
-            let line = timeout(LIMIT, self.lines.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("timed out waiting for JS event {name}"))
-                .expect("read JS stdout")
-                .unwrap_or_else(|| panic!("JS peer exited before {name}"));
-            let v: Value = serde_json::from_str(&line).expect("JSON line");
-            let ev = v["event"].as_str().unwrap_or_default().to_string();
-            assert_ne!(ev, "error", "JS peer failed: {line}");
-            self.seen.insert(ev, v);
-        }
-    }
-}
-
-fn data(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 async fn run(rust_initiator: bool, js_chunk: usize) {
-    let Some(dir) = testnet() else { return };
+    let Some(dir) = testnet_dir(&["@hyperswarm/secret-stream"]) else {
+        return;
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let (rust_seed, js_seed) = ([0x11; 32], [0x22; 32]);
@@ -107,7 +30,20 @@ async fn run(rust_initiator: bool, js_chunk: usize) {
     } else {
         "initiator"
     };
-    let mut js = Peer::spawn(&dir, port, js_role, js_seed, js_chunk);
+    let args = [
+        "--port".to_string(),
+        port.to_string(),
+        "--role".into(),
+        js_role.into(),
+        "--seed".into(),
+        hex::encode(js_seed),
+        "--bytes".into(),
+        BYTES.to_string(),
+        "--chunk".into(),
+        js_chunk.to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut js = JsPeer::spawn(&dir, "interop/secret-stream-peer.mjs", &args);
     let (tcp, _) = timeout(LIMIT, listener.accept())
         .await
         .expect("accept timed out")
@@ -142,7 +78,7 @@ async fn run(rust_initiator: bool, js_chunk: usize) {
     );
     assert_eq!(stream.is_initiator(), Some(rust_initiator));
 
-    let out = data(BYTES);
+    let out = pattern(BYTES);
     let out_hash = hex::encode(Sha256::digest(&out));
     let (mut rd, mut wr) = tokio::io::split(stream);
     let writer = tokio::spawn(async move {

@@ -13,131 +13,29 @@
 //! Skipped (with a printed reason) when `node` or `testnet/node_modules` is missing.
 #![cfg(feature = "tokio")]
 
-use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use plures_secret_stream::{Config, KeyPair, SecretStream};
+use plures_test_support::{JsPeer, pattern, testnet_dir, within};
 use plures_udx::{UdxSocket, UdxStream};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::time::timeout;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const LIMIT: Duration = Duration::from_secs(180);
 const BYTES: usize = 16 << 20;
 const RUST_ID: u32 = 0x5253_0001;
 const JS_ID: u32 = 0x4a53_0002;
-
-fn testnet() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testnet");
-    for module in ["@hyperswarm/secret-stream", "udx-native", "sodium-native"] {
-        if !dir.join("node_modules").join(module).is_dir() {
-            println!(
-                "skipping: {} has no node_modules/{module} (run npm install there)",
-                dir.display()
-            );
-            return None;
-        }
-    }
-    let node = std::process::Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|o| o.status.success()) {
-        println!("skipping: `node` is not on PATH");
-        return None;
-    }
-    Some(dir)
-}
-
-async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
-
-/// The JS peer process: JSON commands on stdin, JSON events on stdout.
-struct Peer {
-    _child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Lines<BufReader<ChildStdout>>,
-    seen: HashMap<String, Value>,
-}
-
-impl Peer {
-    fn spawn(dir: &Path, role: &str, seed: [u8; 32], chunk: usize) -> Self {
-        let mut child = Command::new("node")
-            .current_dir(dir)
-            .arg("interop/secret-stream-udx-peer.mjs")
-            .args(["--role", role, "--id", &JS_ID.to_string()])
-            .args(["--seed", &hex::encode(seed)])
-            .args(["--bytes", &BYTES.to_string(), "--chunk", &chunk.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn node");
-        let stdin = child.stdin.take().expect("piped stdin");
-        let stdout = child.stdout.take().expect("piped stdout");
-        Self {
-            _child: child,
-            stdin: Some(stdin),
-            lines: BufReader::new(stdout).lines(),
-            seen: HashMap::new(),
-        }
-    }
-
-    async fn send(&mut self, v: &Value) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        let line = format!("{v}\n");
-        within("write to JS stdin", stdin.write_all(line.as_bytes()))
-            .await
-            .expect("write JS stdin");
-        within("flush JS stdin", stdin.flush())
-            .await
-            .expect("flush JS stdin");
-    }
-
-    /// Waits for the event named `name`, keeping the others it reads on the way.
-    async fn event(&mut self, name: &str) -> Value {
-        loop {
-            if let Some(v) = self.seen.get(name) {
-                return v.clone();
-            }
-            let line = within(&format!("JS event {name}"), self.lines.next_line())
-                .await
-                .expect("read JS stdout")
-                .unwrap_or_else(|| panic!("JS peer exited before {name}"));
-            let v: Value = serde_json::from_str(&line).expect("JSON line");
-            let ev = v["event"].as_str().unwrap_or_default().to_string();
-            assert_ne!(ev, "error", "JS peer failed: {line}");
-            self.seen.insert(ev, v);
-        }
-    }
-}
-
-/// Deterministic filler (xorshift64), so a mismatch is reproducible.
-fn data(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn mib_per_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / (1 << 20) as f64 / d.as_secs_f64()
 }
 
 async fn run(rust_initiator: bool, js_chunk: usize, spawn_writer: bool) {
-    let Some(dir) = testnet() else { return };
+    let Some(dir) = testnet_dir(&["@hyperswarm/secret-stream", "udx-native", "sodium-native"])
+    else {
+        return;
+    };
     let label = if rust_initiator {
         "rust initiator <-> js responder"
     } else {
@@ -156,7 +54,20 @@ async fn run(rust_initiator: bool, js_chunk: usize, spawn_writer: bool) {
         .expect("create stream");
 
     // Exchange ports and ids, and connect both UDX streams before any byte flows.
-    let mut js = Peer::spawn(&dir, js_role, js_seed, js_chunk);
+    let args = [
+        "--role".to_string(),
+        js_role.into(),
+        "--id".into(),
+        JS_ID.to_string(),
+        "--seed".into(),
+        hex::encode(js_seed),
+        "--bytes".into(),
+        BYTES.to_string(),
+        "--chunk".into(),
+        js_chunk.to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut js = JsPeer::spawn(&dir, "interop/secret-stream-udx-peer.mjs", &args);
     let listening = js.event("listening").await;
     let js_port = u16::try_from(listening["port"].as_u64().expect("port")).expect("port u16");
     assert_eq!(listening["id"], JS_ID);
@@ -198,7 +109,7 @@ async fn run(rust_initiator: bool, js_chunk: usize, spawn_writer: bool) {
     let hash = hex::encode(stream.handshake_hash().expect("handshake hash"));
     assert_eq!(hs["handshakeHash"], hash);
 
-    let out = data(BYTES);
+    let out = pattern(BYTES);
     let out_hash = hex::encode(Sha256::digest(&out));
     let t1 = Instant::now();
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -239,7 +150,7 @@ async fn run(rust_initiator: bool, js_chunk: usize, spawn_writer: bool) {
     let t_close = t1.elapsed();
     js.event("close").await;
     js.event("raw-close").await;
-    drop(js.stdin.take());
+    js.close_stdin();
 
     println!(
         "{label}: handshake {t_hs:?}; {BYTES} B each way: rust wrote+ended in {t_write:?}, \
