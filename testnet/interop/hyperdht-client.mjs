@@ -21,7 +21,9 @@
 // A server started with "listen" echoes every byte it receives and prints
 //   {"event":"connection","remotePublicKey":K} for each client.
 // Options: --persistent makes this node ephemeral: false, firewalled: false (so it is
-// reachable and says firewall OPEN in its handshakes).
+// reachable and says firewall OPEN in its handshakes); --firewalled skips the quick
+// firewall check during bootstrap, which on loopback sometimes passes, so the node stays
+// firewalled (firewall UNKNOWN in its handshakes).
 // An op that throws answers {"error":message,"code":..}. On stdin end: destroy and exit.
 import readline from 'node:readline'
 import DHT from 'hyperdht'
@@ -33,15 +35,17 @@ const buf = (h) => Buffer.from(h, 'hex')
 const argv = process.argv.slice(2)
 let bootstrap = []
 let persistent = false
+let firewalled = false
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--bootstrap') bootstrap = argv[++i].split(',')
   else if (argv[i] === '--persistent') persistent = true
+  else if (argv[i] === '--firewalled') firewalled = true
   else throw new Error('unknown argument ' + argv[i])
 }
 
 const dht = persistent
   ? new DHT({ bootstrap, ephemeral: false, firewalled: false, host: '127.0.0.1' })
-  : new DHT({ bootstrap, ephemeral: true, host: '127.0.0.1' })
+  : new DHT({ bootstrap, ephemeral: true, host: '127.0.0.1', quickFirewall: !firewalled })
 const servers = []
 
 const peerOut = (p) => ({

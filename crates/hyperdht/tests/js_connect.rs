@@ -8,13 +8,27 @@
 use std::net::Ipv4Addr;
 
 use plures_hyperdht::KeyPair;
-use plures_hyperdht::driver::testnet;
+use plures_hyperdht::driver::{Server, testnet};
 use plures_test_support::{JsPeer, pattern, testnet_dir, within};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const BYTES: usize = 64 * 1024;
+
+/// Accepts one connection on `server`, echoes `len` bytes, then ends its side and waits
+/// for the peer's end: dropping a live stream destroys it, which could cut off the echo
+/// before the JS side has read it. Returns the peer's key and the server (kept alive).
+async fn echo_once(mut server: Server, len: usize) -> (Option<[u8; 32]>, Server) {
+    let mut s = server.accept().await.expect("incoming");
+    let mut buf = vec![0u8; len];
+    s.read_exact(&mut buf).await.expect("read");
+    s.write_all(&buf).await.expect("write");
+    s.shutdown().await.expect("end");
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).await.expect("read to end");
+    (s.remote_public_key().copied(), server)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_js_connect_both_ways() {
@@ -32,21 +46,10 @@ async fn rust_and_js_connect_both_ways() {
 
     // A JS client connects to a Rust server.
     let server_key = KeyPair::from_seed([0x71; 32]);
-    let mut server = within("listen", nodes[1].listen(server_key.clone()))
+    let server = within("listen", nodes[1].listen(server_key.clone()))
         .await
         .expect("listen");
-    let echo = tokio::spawn(async move {
-        let mut s = server.accept().await.expect("incoming");
-        let mut buf = vec![0u8; BYTES];
-        s.read_exact(&mut buf).await.expect("read");
-        s.write_all(&buf).await.expect("write");
-        // End our side and wait for theirs: dropping a live stream destroys it, which
-        // could cut off the echo before the JS side has read it.
-        s.shutdown().await.expect("end");
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest).await.expect("read to end");
-        (s.remote_public_key().copied(), server)
-    });
+    let echo = tokio::spawn(echo_once(server, BYTES));
     let data = hex::encode(pattern(BYTES));
     let js_client_key = KeyPair::from_seed([0x72; 32]);
     js.send(&json!({
@@ -169,7 +172,7 @@ async fn a_firewalled_js_client_reaches_a_rust_server() {
     let mut js = JsPeer::spawn(
         &dir,
         "interop/hyperdht-client.mjs",
-        &["--bootstrap", &bootstrap],
+        &["--bootstrap", &bootstrap, "--firewalled"],
     );
     let ready = js.event("ready").await;
     assert_eq!(
@@ -178,19 +181,10 @@ async fn a_firewalled_js_client_reaches_a_rust_server() {
     );
 
     let server_key = KeyPair::from_seed([0x91; 32]);
-    let mut server = within("listen", nodes[2].listen(server_key.clone()))
+    let server = within("listen", nodes[2].listen(server_key.clone()))
         .await
         .expect("listen");
-    let echo = tokio::spawn(async move {
-        let mut s = server.accept().await.expect("incoming");
-        let mut buf = vec![0u8; 4096];
-        s.read_exact(&mut buf).await.expect("read");
-        s.write_all(&buf).await.expect("write");
-        s.shutdown().await.expect("end");
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest).await.expect("read to end");
-        server
-    });
+    let echo = tokio::spawn(echo_once(server, 4096));
     let data = hex::encode(pattern(4096));
     js.send(&json!({
         "id": 1, "op": "connect", "publicKey": hex::encode(server_key.public_key()),
