@@ -3,11 +3,11 @@
 //! [`DhtNode::bind`] binds the node's two sockets (spec §2) as [`UdxSocket`]s, so UDX
 //! streams can share them later (§17), and spawns one task that owns the core. The task is
 //! a thin loop: it waits for datagrams that UDX did not take (all that wait on a socket at
-//! once, [`UdxSocket::recv_other_batch`]), the core's next timer or a command from a
-//! handle, feeds the core, then drains it (transmits, as one batch per socket grouped by
-//! destination, [`UdxSocket::send_raw_batch`]; events) and publishes a [`Status`]. It makes no
-//! protocol decisions; the only clock it reads is tokio's ([`tokio::time::Instant::now`]),
-//! so paused tokio time drives the core too.
+//! once, in the buffers they arrived in, [`UdxSocket::recv_others`]), the core's next
+//! timer or a command from a handle, feeds the core, then drains it (transmits, as one
+//! batch per socket grouped by destination, [`UdxSocket::send_raw_batch`]; events) and
+//! publishes a [`Status`]. It makes no protocol decisions; the only clock it reads is
+//! tokio's ([`tokio::time::Instant::now`]), so paused tokio time drives the core too.
 //!
 //! Handles:
 //!
@@ -255,6 +255,34 @@ impl DhtNode {
         value: Option<&[u8]>,
         token: Option<Token>,
     ) -> io::Result<Reply> {
+        self.request_with(to, command, target, value, token, false)
+            .await
+    }
+
+    /// Sends one request like [`request`](Self::request), and accepts its reply from any
+    /// address ([`Dht::request_relayed`](crate::Dht::request_relayed)): `to` relays it and
+    /// the last hop answers directly (spec §6.3); `reply.from` names who answered.
+    pub async fn request_relayed(
+        &self,
+        to: SocketAddrV4,
+        command: Command,
+        target: Option<NodeId>,
+        value: Option<&[u8]>,
+        token: Option<Token>,
+    ) -> io::Result<Reply> {
+        self.request_with(to, command, target, value, token, true)
+            .await
+    }
+
+    async fn request_with(
+        &self,
+        to: SocketAddrV4,
+        command: Command,
+        target: Option<NodeId>,
+        value: Option<&[u8]>,
+        token: Option<Token>,
+        relayed: bool,
+    ) -> io::Result<Reply> {
         let (reply, rx) = oneshot::channel();
         self.send(Cmd::Request {
             to,
@@ -262,6 +290,7 @@ impl DhtNode {
             target,
             value: value.map(<[u8]>::to_vec),
             token,
+            relayed,
             reply,
         })?;
         rx.await.map_err(|_| gone())?

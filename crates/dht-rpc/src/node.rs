@@ -20,10 +20,12 @@
 //! Past a cap, inbound work is dropped and counted ([`Stats`]); commands return
 //! [`Error::Busy`].
 
+mod extra_socket;
 mod firewall;
 mod lookup;
 mod maintenance;
 mod query;
+mod relayed;
 mod types;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -48,6 +50,7 @@ pub use types::{
     QueryStats, Reply, RequestError, RequestHandle, RequestId, Stats,
 };
 
+pub use extra_socket::RequestFrom;
 pub use firewall::FIREWALL_CANDIDATES;
 use firewall::{FirewallProbe, QuickFirewall};
 pub use maintenance::{MORE_STABLE_TICKS, REFRESH_TICKS, STABLE_TICKS};

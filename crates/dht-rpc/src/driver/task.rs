@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
+use std::ops::Range;
 use std::sync::Arc;
 
 use plures_udx::UdxSocket;
@@ -18,8 +19,14 @@ use crate::io::Socket;
 use crate::node::{Config, Dht, Event, Peer, QueryId, Reply, RequestHandle, RequestId, Stats};
 use crate::token::Token;
 
-/// Most datagrams taken from one socket per wake-up.
-const INBOX: usize = 256;
+/// The datagrams taken from one socket per wake-up: their bytes in one buffer, a range
+/// of it and the source per datagram. Kept across wake-ups for its allocations
+/// ([`UdxSocket::recv_others`] swaps buffers with the socket's task).
+#[derive(Default)]
+struct Inbox {
+    bytes: Vec<u8>,
+    datagrams: Vec<(Range<usize>, SocketAddr)>,
+}
 
 /// A command from a handle.
 #[derive(Debug)]
@@ -30,6 +37,8 @@ pub(super) enum Cmd {
         target: Option<NodeId>,
         value: Option<Vec<u8>>,
         token: Option<Token>,
+        /// Accept the reply from any address (`Dht::request_relayed`).
+        relayed: bool,
         reply: oneshot::Sender<io::Result<Reply>>,
     },
     Query {
@@ -125,7 +134,7 @@ impl Task {
         let sleep = sleep_until(Instant::now());
         tokio::pin!(sleep);
         let mut armed = None;
-        let (mut server_in, mut client_in) = (Vec::new(), Vec::new());
+        let (mut server_in, mut client_in) = (Inbox::default(), Inbox::default());
         loop {
             self.drain();
             let deadline = self.core.poll_timeout();
@@ -140,11 +149,11 @@ impl Task {
                     Some(Cmd::Destroy) | None => break,
                     Some(cmd) => self.command(cmd),
                 },
-                r = server.recv_other_batch(&mut server_in, INBOX) => match r {
+                r = server.recv_others(&mut server_in.bytes, &mut server_in.datagrams) => match r {
                     Ok(_) => self.datagrams(Socket::Server, &mut server_in),
                     Err(_) => break,
                 },
-                r = client.recv_other_batch(&mut client_in, INBOX) => match r {
+                r = client.recv_others(&mut client_in.bytes, &mut client_in.datagrams) => match r {
                     Ok(_) => self.datagrams(Socket::Client, &mut client_in),
                     Err(_) => break,
                 },
@@ -163,11 +172,14 @@ impl Task {
     }
 
     /// Feeds a batch of datagrams from one socket to the core, with one clock reading.
-    fn datagrams(&mut self, socket: Socket, batch: &mut Vec<(Vec<u8>, SocketAddr)>) {
+    fn datagrams(&mut self, socket: Socket, inbox: &mut Inbox) {
         let now = now();
-        for (data, from) in batch.drain(..) {
-            self.datagram(now, socket, from, &data);
+        for (range, from) in inbox.datagrams.drain(..) {
+            if let Some(data) = inbox.bytes.get(range) {
+                self.datagram(now, socket, from, data);
+            }
         }
+        inbox.bytes.clear();
     }
 
     fn datagram(&mut self, now: std::time::Instant, socket: Socket, from: SocketAddr, data: &[u8]) {
@@ -189,11 +201,15 @@ impl Task {
                 target,
                 value,
                 token,
+                relayed,
                 reply,
-            } => match self
-                .core
-                .request(now, to, command, target, value.as_deref(), token)
-            {
+            } => match if relayed {
+                self.core
+                    .request_relayed(now, to, command, target, value.as_deref(), token)
+            } else {
+                self.core
+                    .request(now, to, command, target, value.as_deref(), token)
+            } {
                 Ok(id) => {
                     self.requests.insert(id, reply);
                 }

@@ -176,3 +176,4 @@ async fn handles_fail_after_destroy() {
 }
 
 mod bursts;
+mod relayed;

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::ops::Range;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
@@ -9,12 +10,10 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::stream::UdxStream;
-use super::task::{Command, DEFAULT_TTL, Driver};
+use super::task::{Command, DEFAULT_TTL, Driver, others};
 use super::{command_error, driver_gone};
 use crate::StreamConfig;
 
-/// Non-UDX datagrams queued for [`UdxSocket::recv_other`]; more are dropped.
-const OTHERS_QUEUE: usize = 1024;
 /// `SO_SNDBUF` set at bind (§2).
 const SEND_BUFFER: usize = 212_992;
 /// `SO_RCVBUF` sizes tried at bind, in order (§2).
@@ -27,7 +26,7 @@ const RECV_BUFFERS: [usize; 4] = [1 << 20, 512 << 10, 256 << 10, 208 << 10];
 #[derive(Debug)]
 pub struct UdxSocket {
     commands: mpsc::UnboundedSender<Command>,
-    others: Mutex<mpsc::Receiver<(Vec<u8>, SocketAddr)>>,
+    others: Mutex<others::Receiver>,
     local_addr: SocketAddr,
 }
 
@@ -69,7 +68,7 @@ impl UdxSocket {
             registered
         };
         let (commands, commands_rx) = mpsc::unbounded_channel();
-        let (others_tx, others) = mpsc::channel(OTHERS_QUEUE);
+        let (others_tx, others) = others::channel();
         let driver = Driver::new(socket, commands_rx, others_tx)?;
         runtime.spawn(driver.run());
         Ok(Self {
@@ -151,6 +150,24 @@ impl UdxSocket {
         limit: usize,
     ) -> io::Result<usize> {
         match self.others.lock().await.recv_many(out, limit.max(1)).await {
+            0 => Err(driver_gone()),
+            n => Ok(n),
+        }
+    }
+
+    /// Every datagram that [`recv_other`](Self::recv_other) would return now, appended:
+    /// the bytes to `bytes`, and per datagram the range of `bytes` it occupies and its
+    /// source to `datagrams`; waits while there is none. Returns how many were appended,
+    /// never 0. The datagrams come as the task read them, in one buffer per wake-up of the
+    /// task, and empty vectors take that buffer as it is (no copy) and give their own back
+    /// to the task: a caller that keeps both vectors and clears them after use allocates
+    /// nothing per datagram.
+    pub async fn recv_others(
+        &self,
+        bytes: &mut Vec<u8>,
+        datagrams: &mut Vec<(Range<usize>, SocketAddr)>,
+    ) -> io::Result<usize> {
+        match self.others.lock().await.recv_into(bytes, datagrams).await {
             0 => Err(driver_gone()),
             n => Ok(n),
         }

@@ -14,6 +14,7 @@ use udp::{Input, map, send, send_one};
 
 use crate::{CloseReason, Endpoint, Event, SocketId, StreamConfig, StreamError, Transmit};
 
+pub(super) mod others;
 mod udp;
 
 /// The only socket of this driver's endpoint.
@@ -189,7 +190,8 @@ pub(super) struct Driver {
     /// The socket is IPv6 (v4 destinations are sent v4-mapped).
     v6: bool,
     commands: mpsc::UnboundedReceiver<Command>,
-    others: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    /// Non-UDX datagrams, handed up one batch per turn of reading the socket.
+    others: others::Sender,
     slots: HashMap<u32, Slot>,
     next_generation: u64,
     /// Batched I/O: GSO sends, `recvmmsg` with GRO (quinn-udp).
@@ -216,7 +218,7 @@ impl Driver {
     pub(super) fn new(
         socket: AsyncFd<UdpSocket>,
         commands: mpsc::UnboundedReceiver<Command>,
-        others: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+        others: others::Sender,
     ) -> io::Result<Self> {
         let v6 = socket.get_ref().local_addr().is_ok_and(|a| a.is_ipv6());
         // Also sets "don't fragment" (`IP_PMTUDISC_PROBE`), as libudx does at bind (§2),
@@ -263,7 +265,7 @@ impl Driver {
                     if let Ok(mut guard) = r {
                         let mut input = Input {
                             endpoint: &mut self.endpoint,
-                            others: &self.others,
+                            others: &mut self.others,
                             state: &self.state,
                             recv_buf: &mut self.recv_buf,
                             meta: &mut self.meta,

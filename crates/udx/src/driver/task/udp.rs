@@ -9,45 +9,53 @@ use quinn_udp::{RecvMeta, UdpSocketState};
 use socket2::SockRef;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::mpsc;
 
+use super::others;
 use super::{DEFAULT_TTL, RECV_ROUNDS, RECV_SLOT, RECV_SLOTS, SOCKET, now};
 use crate::{Endpoint, Received, Transmit};
 
 /// What reading the socket touches, borrowed apart from the socket's readiness guard.
 pub(super) struct Input<'a> {
     pub(super) endpoint: &'a mut Endpoint,
-    pub(super) others: &'a mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    pub(super) others: &'a mut others::Sender,
     pub(super) state: &'a UdpSocketState,
     pub(super) recv_buf: &'a mut Vec<u8>,
     pub(super) meta: &'a mut Vec<RecvMeta>,
 }
 
 impl Input<'_> {
-    /// Reads what the socket has ready, in batches, and feeds it to the endpoint. True
-    /// once a read said `EAGAIN`: the caller then clears the readiness it waited for.
+    /// Reads what the socket has ready, in batches, and feeds it to the endpoint (one
+    /// clock reading per receive call; the non-UDX datagrams of all calls go up as one
+    /// batch). True once the socket is known to be empty: the caller then clears the
+    /// readiness it waited for.
     ///
-    /// A `recvmmsg` that filled fewer slots than it had does not prove the queue empty:
-    /// it also stops early at a pending socket error (an ICMP error of an earlier send),
-    /// with datagrams still queued behind it. So readiness is cleared only on `EAGAIN`,
-    /// but a short batch ends this call: the task sends what it caused first and reads
-    /// again on its next turn.
+    /// A `recvmmsg` that filled fewer slots than it had found the queue empty: it stops
+    /// early only at `EAGAIN` or at a pending socket error, and this socket never has one
+    /// pending — it is not connected and has no `IP_RECVERR`, and on such a socket Linux
+    /// drops ICMP errors instead of reporting them (`udp_err`, `udpv6_err`). So a short
+    /// batch clears readiness at once, without the extra call that would only say
+    /// `EAGAIN`: datagrams that arrive later raise readiness again (edge-triggered epoll
+    /// reports each arrival, and tokio keeps readiness that arrived after the read).
     pub(super) fn receive(&mut self, socket: &UdpSocket) -> bool {
         for _ in 0..RECV_ROUNDS {
-            let mut slices: Vec<IoSliceMut<'_>> = self
-                .recv_buf
-                .chunks_mut(RECV_SLOT)
-                .map(IoSliceMut::new)
-                .collect();
-            let r = self.state.recv(socket.into(), &mut slices, self.meta);
-            drop(slices);
+            let r = {
+                // On the stack: no allocation per call.
+                let mut chunks = self.recv_buf.chunks_mut(RECV_SLOT);
+                let mut slices: [IoSliceMut<'_>; RECV_SLOTS] =
+                    std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
+                self.state.recv(socket.into(), &mut slices, self.meta)
+            };
             let n = match r {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                // ICMP errors of earlier sends (ECONNREFUSED) and the like: nothing to
-                // do, keep reading.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.others.flush();
+                    return true;
+                }
+                // Anything else (an error a caller's socket options let through): nothing
+                // to do, keep reading.
                 Err(_) => continue,
             };
+            let t = now();
             for (slot, meta) in self
                 .recv_buf
                 .chunks(RECV_SLOT)
@@ -66,34 +74,20 @@ impl Input<'_> {
                     meta.stride
                 };
                 for datagram in bytes.chunks(stride.max(1)) {
-                    feed(self.endpoint, self.others, from, datagram);
+                    match self.endpoint.handle_datagram(t, SOCKET, from, datagram) {
+                        Received::Consumed => {}
+                        // A full queue drops the datagram, as a full socket buffer would.
+                        Received::NotUdx => self.others.push(datagram, from),
+                    }
                 }
             }
             if n < RECV_SLOTS {
-                // Probably all there was. The call that confirms it (`EAGAIN`) is left
-                // for the next turn of the loop, after what this batch causes has been
-                // sent: it is then off the round trip's critical path.
-                return false;
+                self.others.flush();
+                return true;
             }
         }
+        self.others.flush();
         false
-    }
-}
-
-/// Feeds one received datagram to the endpoint; what is not UDX goes to
-/// [`recv_other`](super::UdxSocket::recv_other).
-fn feed(
-    endpoint: &mut Endpoint,
-    others: &mpsc::Sender<(Vec<u8>, SocketAddr)>,
-    from: SocketAddr,
-    bytes: &[u8],
-) {
-    match endpoint.handle_datagram(now(), SOCKET, from, bytes) {
-        Received::Consumed => {}
-        // A full queue drops the datagram, as a full socket buffer would.
-        Received::NotUdx => {
-            let _ = others.try_send((bytes.to_vec(), from));
-        }
     }
 }
 

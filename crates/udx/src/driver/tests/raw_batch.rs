@@ -74,3 +74,53 @@ async fn recv_other_batch_takes_what_waits_in_order_and_at_most_limit() {
     assert_eq!((n, one.len()), (1, 1));
     assert_eq!(one[0].0, sent[0]);
 }
+
+#[tokio::test]
+async fn recv_others_hands_up_every_waiting_datagram_in_order_with_its_source() {
+    let udx = UdxSocket::bind(loopback()).unwrap();
+    let p1 = UdpSocket::bind(loopback()).await.unwrap();
+    let p2 = UdpSocket::bind(loopback()).await.unwrap();
+    // Two senders, lengths that differ, more than one receive call's worth (16 slots).
+    let mut sent = Vec::new();
+    for i in 0..70u8 {
+        let from = if i % 3 == 0 { &p2 } else { &p1 };
+        let d = datagram(i, 30 + usize::from(i) * 7);
+        from.send_to(&d, udx.local_addr()).await.unwrap();
+        sent.push((d, from.local_addr().unwrap()));
+    }
+    let (mut bytes, mut datagrams) = (Vec::new(), Vec::new());
+    let mut got = Vec::new();
+    let mut calls = 0;
+    while got.len() < sent.len() {
+        // Every other call appends to vectors that already hold datagrams (the copy path);
+        // the others start empty (the buffer is taken over).
+        if calls % 2 == 0 {
+            bytes.clear();
+            datagrams.clear();
+        }
+        let before = datagrams.len();
+        let n = within("others", udx.recv_others(&mut bytes, &mut datagrams))
+            .await
+            .unwrap();
+        assert!(n >= 1);
+        assert_eq!(datagrams.len(), before + n);
+        for (range, from) in &datagrams[before..] {
+            got.push((bytes[range.clone()].to_vec(), *from));
+        }
+        calls += 1;
+    }
+    assert_eq!(got, sent);
+    // The socket still reads after all that: a late datagram arrives.
+    p1.send_to(&sent[5].0, udx.local_addr()).await.unwrap();
+    bytes.clear();
+    datagrams.clear();
+    let n = within("late", udx.recv_others(&mut bytes, &mut datagrams))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(&bytes[datagrams[0].0.clone()], &sent[5].0[..]);
+    // And the one-at-a-time path shares the queue.
+    p2.send_to(&sent[6].0, udx.local_addr()).await.unwrap();
+    let (d, from) = within("other", udx.recv_other()).await.unwrap();
+    assert_eq!((d, from), (sent[6].0.clone(), p2.local_addr().unwrap()));
+}
