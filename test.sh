@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (see README): Rust tests of the whole workspace, the vector
 # checks against our recorded vectors and the shared reference set, and the Node harness
-# tests. Installs the pinned JS reference packages first when Node is present.
+# tests, and the NAT-lab tests (network namespaces; root only, skipped otherwise). Installs
+# the pinned JS reference packages first when Node is present.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -26,4 +27,36 @@ cargo run --quiet -p plures-sync -- vectors check "${paths[@]}"
 if [ "$have_node" = 1 ]; then
   echo "== testnet/ node tests"
   (cd testnet && npm test)
+fi
+
+# NAT lab (../shared/natlab): hyperdht connections Rust <-> JS and Rust <-> Rust through
+# simulated NATs in network namespaces. The tests are #[ignore]d (they need root); this is
+# the one place that runs them. `pending::` holds the pairs that wait for holepunching.
+N=../shared/natlab/natlab.sh
+natlab_rc=0
+[ -x "$N" ] && { natlab_msg=$("$N" check 2>&1) || natlab_rc=$?; }
+if [ "${NATLAB:-1}" = 0 ]; then
+  echo "== natlab: skipped (NATLAB=0)"
+elif [ ! -x "$N" ]; then
+  echo "== natlab: skipped ($N not found)"
+elif [ "$natlab_rc" = 77 ]; then
+  echo "== natlab: skipped: $natlab_msg"
+elif [ "$natlab_rc" != 0 ]; then
+  echo "natlab check failed: $natlab_msg" >&2
+  exit 1
+else
+  echo "== natlab tests (cargo test --test natlab -- --ignored; $natlab_msg)"
+  # every lab of the run has a name starting with this; the trap removes what a killed
+  # test left behind
+  export NATLAB_PREFIX="t$$-"
+  natlab_cleanup() {
+    local p
+    for p in $(ip netns list 2>/dev/null | awk -v b="$NATLAB_PREFIX" 'index($1, b) == 1 {
+        sub(/(inet|pub[0-9]+|nat-[ab]|peer-[ab])$/, "", $1); print $1 }' | sort -u); do
+      NATLAB_PREFIX="$p" "$N" down >/dev/null 2>&1 || true
+    done
+  }
+  trap natlab_cleanup EXIT
+  cargo build --quiet -p plures-hyperdht --example natlab-peer
+  timeout -k 10 240 cargo test -p plures-hyperdht --test natlab -- --ignored --test-threads=1 --skip pending::
 fi

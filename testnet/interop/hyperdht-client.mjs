@@ -17,7 +17,10 @@
 //   {"id":8,"op":"listen","seed":S}             -> {"publicKey"}  (a server announcing itself)
 //   {"id":9,"op":"findPeer","publicKey":K}      -> {"replies":n,"repliesWithPeer":n,"peers":[..]}
 //   {"id":10,"op":"connect","publicKey":K,"seed":S,"data":V} -> {"remotePublicKey","echo":V'}
-//        (connects, writes V, reads back as many bytes, closes)
+//        (connects, writes V, reads back as many bytes, closes; optional "localConnection"
+//        and "fastOpen" booleans are passed to dht.connect; the result also carries
+//        "punches": dht.stats.punches after the connection opened)
+//   {"id":11,"op":"stats"}                      -> {"punches":dht.stats.punches}
 // A server started with "listen" echoes every byte it receives and prints
 //   {"event":"connection","remotePublicKey":K} for each client.
 // Options: --persistent makes this node ephemeral: false, firewalled: false (so it is
@@ -107,7 +110,10 @@ async function run (op) {
       return { publicKey: hex(server.publicKey) }
     }
     case 'connect': {
-      const socket = dht.connect(buf(op.publicKey), { keyPair: DHT.keyPair(buf(op.seed)) })
+      const opts = { keyPair: DHT.keyPair(buf(op.seed)) }
+      if (op.localConnection !== undefined) opts.localConnection = op.localConnection
+      if (op.fastOpen !== undefined) opts.fastOpen = op.fastOpen
+      const socket = dht.connect(buf(op.publicKey), opts)
       const data = buf(op.data)
       const echo = await new Promise((resolve, reject) => {
         const got = []
@@ -122,8 +128,10 @@ async function run (op) {
       })
       const remotePublicKey = hex(socket.remotePublicKey)
       socket.end()
-      return { remotePublicKey, echo: hex(echo) }
+      return { remotePublicKey, echo: hex(echo), punches: dht.stats.punches }
     }
+    case 'stats':
+      return { punches: dht.stats.punches }
     case 'findPeer':
       return collect(dht.findPeer(buf(op.publicKey)), (d) => (d.peer ? [d.peer] : []))
     default:

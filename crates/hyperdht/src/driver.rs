@@ -23,7 +23,30 @@
 //!
 //! A set-up without a remote address (a server waiting for a firewalled client) gets a
 //! stream that accepts datagrams before `connect` and binds to the source of the first
-//! one, as hyperdht's firewall hook does; holepunching is not implemented yet.
+//! one, as hyperdht's firewall hook does. It listens on the server socket, the client
+//! socket and the holepunch socket of its slot at once (one stream id on each), and
+//! keeps the one the client's first datagram reached.
+//!
+//! # Holepunching (spec §12)
+//!
+//! The core asks for *pool sockets* by number ([`Socket::Other`](plures_dht_rpc::Socket)):
+//! the task binds a UDX socket on `host:0` the first time one is named, reads it like the
+//! other two (datagrams of one byte are probes), sends the core's probes from it with
+//! their TTL (5 or 64), and closes it when the core releases it. A client whose punch
+//! succeeds connects its stream on the pool socket that received the probe.
+//!
+//! Configuration that matters for holepunching:
+//!
+//! * `NodeConfig::dht.firewalled` (default `true`): a firewalled node's server socket is
+//!   not advertised and it punches; `false` pins the node OPEN (its handshake says so and
+//!   peers connect to it directly). The dht-rpc core may also find out on its own that it
+//!   is reachable (`firewalled` becomes `false` after the reference's checks); to keep a
+//!   node firewalled where those checks pass (loopback, one LAN), also set
+//!   `NodeConfig::dht.quick_firewall = false` and `dht.ephemeral = Some(true)`, as
+//!   `tests/js_holepunch.rs` does (the JS harness's `--firewalled` does the same).
+//! * [`NodeConfig::holepunch`]: `local_connection` (the LAN shortcut when both peers share
+//!   a public IP; turn it off to force a holepunch between peers on one host, e.g. on
+//!   loopback) and `fast_open` (the TTL-5 probe before the probe round).
 
 mod task;
 
@@ -36,7 +59,7 @@ use plures_udx::{UdxSocket, UdxStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::KeyPair;
-use crate::node::{Config, ConnectError, NodeStats, OpError, OpResult, ServerId};
+use crate::node::{Config, ConnectError, HolepunchConfig, NodeStats, OpError, OpResult, ServerId};
 use crate::storage::StorageConfig;
 use crate::wire::Peer;
 use task::{Cmd, Task};
@@ -56,6 +79,8 @@ pub struct NodeConfig {
     pub dht: plures_dht_rpc::Config,
     /// Storage limits.
     pub storage: StorageConfig,
+    /// Connection options (LAN shortcut, fast open).
+    pub holepunch: HolepunchConfig,
 }
 
 /// 32 bytes from the OS RNG (all zero only if the OS refuses, which it does not on the
@@ -79,6 +104,7 @@ impl NodeConfig {
             port: 0,
             dht,
             storage: StorageConfig::default(),
+            holepunch: HolepunchConfig::default(),
         }
     }
 
@@ -187,10 +213,11 @@ impl HyperDhtNode {
             unix_ms: task::unix_ms(),
             entropy: seed(),
             local_addresses: vec![local],
+            holepunch: config.holepunch,
         };
         let (commands, rx) = mpsc::unbounded_channel();
         let (status_tx, status) = watch::channel(Status::default());
-        let task = Task::new(core, server, client, rx, status_tx);
+        let task = Task::new(core, config.host, server, client, rx, status_tx);
         let task = tokio::spawn(task.run());
         Ok(Self {
             commands,
@@ -245,6 +272,26 @@ impl HyperDhtNode {
                 topic,
                 key_pair,
                 relay_addresses,
+                done,
+            })
+            .await?;
+        match out.result.map_err(op_error)? {
+            OpResult::Committed { nodes } => Ok(nodes),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Removes `key_pair`'s record under `topic` from the closest storage nodes (spec §7
+    /// UNANNOUNCE, signed); returns the nodes that accepted the removal.
+    pub async fn unannounce(
+        &self,
+        topic: [u8; 32],
+        key_pair: KeyPair,
+    ) -> io::Result<Vec<SocketAddrV4>> {
+        let out = self
+            .op(|done| Cmd::Unannounce {
+                topic,
+                key_pair,
                 done,
             })
             .await?;
@@ -335,9 +382,15 @@ pub async fn testnet(host: Ipv4Addr, n: usize) -> io::Result<Vec<HyperDhtNode>> 
 pub(crate) fn connect_error(e: ConnectError) -> io::Error {
     let kind = match e {
         ConnectError::PeerNotFound => io::ErrorKind::NotFound,
-        ConnectError::PeerConnectionFailed | ConnectError::CannotHolepunch => {
-            io::ErrorKind::ConnectionRefused
-        }
+        ConnectError::PeerConnectionFailed
+        | ConnectError::CannotHolepunch
+        | ConnectError::HolepunchAborted
+        | ConnectError::HolepunchDoubleRandomizedNats
+        | ConnectError::HolepunchProbeTimeout
+        | ConnectError::RemoteAborted(_)
+        | ConnectError::RemoteNotHolepunching
+        | ConnectError::RemoteNotHolepunchable => io::ErrorKind::ConnectionRefused,
+        ConnectError::RequestTimeout => io::ErrorKind::TimedOut,
         ConnectError::InvalidRemoteKey => io::ErrorKind::InvalidInput,
         _ => io::ErrorKind::Other,
     };

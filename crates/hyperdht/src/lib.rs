@@ -45,13 +45,15 @@
 //! `unannounce`, mutable and immutable put/get); `tests/sim_storage.rs` runs them in a
 //! simulated network, with and without loss.
 //!
+//! Connections: server `listen` (spec §8, §11), client `connect` (spec §10), the routing
+//! of PEER_HANDSHAKE / PEER_HOLEPUNCH (spec §9) and holepunching (spec §12: the NAT
+//! classifier [`node::nat`], pool sockets and punch strategies [`node::puncher`], the
+//! secure-payload rounds on both sides); `tests/sim_holepunch.rs` punches through the
+//! simulator's NAT models and `tests/js_holepunch.rs` against JS nodes on loopback.
+//!
 //! # What comes next
 //!
-//! * Server `listen` and its announce lifecycle (spec §8), and client `connect` (spec §10)
-//!   with PEER_HANDSHAKE / PEER_HOLEPUNCH relaying (spec §9) and the server's handshake
-//!   handling (spec §11).
-//! * NAT classification and holepunching (spec §12), the stream set-up of spec §13, and
-//!   the blind relay (spec §14).
+//! * The blind relay (spec §14) and TRY_LATER, the relay-ping loop of announced servers.
 //!
 //! All of it will be sans-IO cores in the style of the lower crates: a hyperdht core owns a
 //! dht-rpc core, takes time and randomness as input, and is drained with `poll_transmit`,

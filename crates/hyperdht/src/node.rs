@@ -13,12 +13,22 @@
 //! Connections: every node routes PEER_HANDSHAKE / PEER_HOLEPUNCH (spec §9, [`router`]);
 //! [`HyperDht::listen`] runs a server (spec §8, §11) and [`HyperDht::connect`] a client
 //! (spec §10) up to the point where a UDX stream is to be connected and a secret-stream
-//! started ([`StreamSetup`]) — the caller owns the sockets and streams. Holepunching
-//! (spec §12) is not implemented yet, so only paths without it complete.
+//! started ([`StreamSetup`]) — the caller owns the sockets and streams.
+//!
+//! Holepunching (spec §12, [`puncher`], [`nat`]; the rounds in `holepunch.rs` and
+//! `punch_server.rs`) runs on *pool sockets* named [`Socket::Other`]: the caller creates
+//! one the first time a transmit or a [`Probe`] names it, feeds its datagrams to [`HyperDht::handle_datagram`] (1-byte
+//! datagrams are probes) and closes it when [`HyperDht::poll_released_socket`] returns it
+//! — or hands it to the stream of a [`StreamSetup`] whose `socket` names it. After every
+//! input also drain [`poll_probe`](HyperDht::poll_probe) and `poll_released_socket`.
 
 mod connect;
 mod entropy;
+mod holepunch;
+pub mod nat;
 mod ops;
+mod punch_server;
+pub mod puncher;
 mod router;
 mod server;
 
@@ -31,6 +41,7 @@ use plures_dht_rpc::{Command, Dht, Dropped, Socket, Transmit};
 
 pub use connect::{ConnId, ConnectError, HANDSHAKE_CONCURRENCY};
 pub use ops::{OpError, OpId, OpResult};
+pub use puncher::Probe;
 pub use server::{HANDSHAKE_CLEAR_WAIT, ListenError, REANNOUNCE_INTERVAL, SERVER_RELAYS, ServerId};
 
 use crate::storage::{Answer, Request, Storage, StorageConfig};
@@ -38,7 +49,26 @@ use crate::wire::{MutableGetResponse, Peer};
 use connect::Connect;
 use entropy::Entropy;
 use ops::Op;
+use puncher::{PunchKey, Punchers};
 use server::Server;
+
+/// Connection options of a node (the reference's `connect` / server options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HolepunchConfig {
+    /// Try the LAN shortcut when both sides share a public host (`localConnection`).
+    pub local_connection: bool,
+    /// Send the fast-open TTL-5 probe before the probe round (`fastOpen`).
+    pub fast_open: bool,
+}
+
+impl Default for HolepunchConfig {
+    fn default() -> Self {
+        Self {
+            local_connection: true,
+            fast_open: true,
+        }
+    }
+}
 
 /// Configuration of a [`HyperDht`].
 #[derive(Debug, Clone)]
@@ -56,6 +86,8 @@ pub struct Config {
     /// This machine's IPv4 addresses to offer for LAN connections (with the server
     /// socket's port), e.g. `127.0.0.1` for a node bound there.
     pub local_addresses: Vec<Ipv4Addr>,
+    /// Connection options.
+    pub holepunch: HolepunchConfig,
 }
 
 /// What the caller must set up for a connection the core negotiated: a UDX stream with
@@ -76,6 +108,10 @@ pub struct StreamSetup {
     pub remote_public_key: [u8; 32],
     /// The key of the holepunch secure payload (spec §12.3).
     pub holepunch_secret: [u8; 32],
+    /// The socket to create the stream on: the main socket, or the pool socket a
+    /// holepunch won on (the caller then owns that socket). A set-up without
+    /// `remote_addr` may also receive on the server and client sockets.
+    pub socket: Socket,
 }
 
 impl PartialEq for StreamSetup {
@@ -85,6 +121,7 @@ impl PartialEq for StreamSetup {
             && self.remote_addr == other.remote_addr
             && self.keys.handshake_hash == other.keys.handshake_hash
             && self.remote_public_key == other.remote_public_key
+            && self.socket == other.socket
     }
 }
 
@@ -101,6 +138,12 @@ pub struct NodeStats {
     pub handshakes_routed: u64,
     /// PEER_HOLEPUNCH messages forwarded for others.
     pub holepunches_routed: u64,
+    /// Outgoing connections whose path a holepunch probe opened.
+    pub holepunched: u64,
+    /// Probes a server's puncher answered.
+    pub probes_answered: u64,
+    /// Pool sockets the core holds now (not counting those handed to streams).
+    pub pool_sockets: usize,
 }
 
 /// Who is waiting for a query or request of the dht-rpc core.
@@ -108,6 +151,12 @@ pub struct NodeStats {
 pub(crate) enum Owner {
     Op(OpId),
     Conn(ConnId),
+    /// A NAT-sampling PING of a puncher, sent from that pool socket.
+    Ping(PunchKey, u32),
+    /// A PEER_HOLEPUNCH round of a client.
+    Holepunch(ConnId),
+    /// A message whose answer nobody waits for (abort messages).
+    Ignore,
 }
 
 /// What the node reports.
@@ -192,9 +241,15 @@ pub struct HyperDht {
     servers: HashMap<ServerId, Server>,
     servers_by_target: HashMap<[u8; 32], ServerId>,
     announce_ops: HashMap<OpId, ServerId>,
+    /// Per running announce: (relay, our address as that relay saw it).
+    announce_seen: HashMap<OpId, Vec<(SocketAddrV4, SocketAddrV4)>>,
     next_server: u64,
     conns: HashMap<ConnId, Connect>,
     next_conn: u64,
+    holepunch: HolepunchConfig,
+    punch: Punchers,
+    client_punches: HashMap<ConnId, holepunch::ClientPunch>,
+    slots: HashMap<(ServerId, u64), punch_server::Slot>,
     last_now: Instant,
     routed: (u64, u64),
     events: VecDeque<Event>,
@@ -224,9 +279,14 @@ impl HyperDht {
             servers: HashMap::new(),
             servers_by_target: HashMap::new(),
             announce_ops: HashMap::new(),
+            announce_seen: HashMap::new(),
             next_server: 0,
             conns: HashMap::new(),
             next_conn: 0,
+            holepunch: config.holepunch,
+            punch: Punchers::new(now),
+            client_punches: HashMap::new(),
+            slots: HashMap::new(),
             last_now: now,
             routed: (0, 0),
             events: VecDeque::new(),
@@ -255,6 +315,9 @@ impl HyperDht {
             records: self.storage.record_count(),
             handshakes_routed: self.routed.0,
             holepunches_routed: self.routed.1,
+            holepunched: self.punch.holepunched,
+            probes_answered: self.punch.probes_answered,
+            pool_sockets: self.punch.sockets(),
         }
     }
 
@@ -272,6 +335,13 @@ impl HyperDht {
         data: &[u8],
     ) -> Result<(), Dropped> {
         self.last_now = now;
+        if data.len() == 1 {
+            // A holepunch probe (spec §12.1), meaningful on pool sockets only.
+            if let Socket::Other(s) = socket {
+                self.handle_probe(now, s, from);
+            }
+            return Ok(());
+        }
         let r = self.dht.handle_datagram(now, socket, from, data);
         self.pump(now);
         r
@@ -283,6 +353,9 @@ impl HyperDht {
         self.dht.handle_timeout(now);
         self.storage.handle_timeout(now);
         self.refresh_servers(now);
+        self.punch_timeouts(now);
+        self.client_timeouts(now);
+        self.slot_timeouts(now);
         self.pump(now);
     }
 
@@ -297,6 +370,9 @@ impl HyperDht {
             self.dht.poll_timeout(),
             Some(self.storage.poll_timeout()),
             self.servers_timeout(),
+            self.punch.poll_timeout(),
+            self.client_punch_timeout(),
+            self.slots_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -350,6 +426,7 @@ impl HyperDht {
                 E::QueryReply { query, reply } => match self.by_query.get(&query).copied() {
                     Some(Owner::Op(op)) => self.on_query_reply(now, op, reply),
                     Some(Owner::Conn(c)) => self.on_connect_query_reply(now, c, &reply),
+                    Some(_) => {}
                     None => self
                         .events
                         .push_back(Event::Dht(E::QueryReply { query, reply })),
@@ -362,6 +439,7 @@ impl HyperDht {
                 } => match self.by_query.remove(&query) {
                     Some(Owner::Op(op)) => self.on_query_done(now, op, &closest, error),
                     Some(Owner::Conn(c)) => self.on_connect_query_done(now, c, error),
+                    Some(_) => {}
                     None => self.events.push_back(Event::Dht(E::QueryDone {
                         query,
                         closest,
@@ -372,6 +450,9 @@ impl HyperDht {
                 E::Response { request, reply } => match self.by_request.remove(&request) {
                     Some(Owner::Op(op)) => self.on_commit(op, Some(&reply)),
                     Some(Owner::Conn(c)) => self.on_handshake_reply(now, c, Some(&reply)),
+                    Some(Owner::Ping(key, s)) => self.on_ping_reply(now, key, s, Some(&reply)),
+                    Some(Owner::Holepunch(c)) => self.on_holepunch_reply(now, c, Some(&reply)),
+                    Some(Owner::Ignore) => {}
                     None => self
                         .events
                         .push_back(Event::Dht(E::Response { request, reply })),
@@ -379,6 +460,9 @@ impl HyperDht {
                 E::RequestFailed { request, error } => match self.by_request.remove(&request) {
                     Some(Owner::Op(op)) => self.on_commit(op, None),
                     Some(Owner::Conn(c)) => self.on_handshake_reply(now, c, None),
+                    Some(Owner::Ping(key, s)) => self.on_ping_reply(now, key, s, None),
+                    Some(Owner::Holepunch(c)) => self.on_holepunch_reply(now, c, None),
+                    Some(Owner::Ignore) => {}
                     None => self
                         .events
                         .push_back(Event::Dht(E::RequestFailed { request, error })),

@@ -25,6 +25,7 @@ fn node(dht: DhtConfig) -> HyperDht {
         unix_ms: 1_700_000_000_000,
         entropy: [1; 32],
         local_addresses: Vec::new(),
+        holepunch: Default::default(),
     };
     HyperDht::new(config, Instant::now())
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 use plures_dht_rpc::Socket;
@@ -15,6 +15,7 @@ use tracing::debug;
 
 use super::{Status, Stream, connect_error};
 use crate::KeyPair;
+use crate::node::puncher::MAX_PUNCH_TIME;
 use crate::node::{
     Config, ConnId, Event, HANDSHAKE_CLEAR_WAIT, HyperDht, NodeStats, OpError, OpId, OpResult,
     ServerId, StreamSetup,
@@ -55,6 +56,11 @@ pub(super) enum Cmd {
         topic: [u8; 32],
         done: oneshot::Sender<OpOutcome>,
     },
+    Unannounce {
+        topic: [u8; 32],
+        key_pair: KeyPair,
+        done: oneshot::Sender<OpOutcome>,
+    },
     Listen {
         key_pair: KeyPair,
         incoming: mpsc::UnboundedSender<Stream>,
@@ -80,10 +86,28 @@ struct ServerWaiters {
     listening: Option<Listening>,
 }
 
+/// A pool socket and the task that reads it.
+struct Pool {
+    socket: Arc<UdxSocket>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+type PoolDatagram = (u32, Vec<u8>, SocketAddr);
+
 pub(super) struct Task {
     core: HyperDht,
+    host: Ipv4Addr,
     server: Arc<UdxSocket>,
     client: Arc<UdxSocket>,
+    pools: HashMap<u32, Pool>,
+    pool_tx: mpsc::UnboundedSender<PoolDatagram>,
+    pool_rx: mpsc::UnboundedReceiver<PoolDatagram>,
     commands: mpsc::UnboundedReceiver<Cmd>,
     status: watch::Sender<Status>,
     ops: HashMap<OpId, PendingOp>,
@@ -94,15 +118,21 @@ pub(super) struct Task {
 impl Task {
     pub(super) fn new(
         config: Config,
+        host: Ipv4Addr,
         server: Arc<UdxSocket>,
         client: Arc<UdxSocket>,
         commands: mpsc::UnboundedReceiver<Cmd>,
         status: watch::Sender<Status>,
     ) -> Self {
+        let (pool_tx, pool_rx) = mpsc::unbounded_channel();
         Self {
             core: HyperDht::new(config, now()),
+            host,
             server,
             client,
+            pools: HashMap::new(),
+            pool_tx,
+            pool_rx,
             commands,
             status,
             ops: HashMap::new(),
@@ -118,6 +148,39 @@ impl Task {
         }
     }
 
+    /// The socket to send from; a pool socket is bound on first use (`None` if that fails).
+    fn socket_for(&mut self, s: Socket) -> Option<Arc<UdxSocket>> {
+        let Socket::Other(n) = s else {
+            return Some(Arc::clone(self.socket(s)));
+        };
+        if let Some(p) = self.pools.get(&n) {
+            return Some(Arc::clone(&p.socket));
+        }
+        let socket = match UdxSocket::bind(SocketAddr::from((self.host, 0))) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                debug!("pool socket: {e}");
+                return None;
+            }
+        };
+        let (reader_socket, tx) = (Arc::clone(&socket), self.pool_tx.clone());
+        let reader = tokio::spawn(async move {
+            while let Ok((data, from)) = reader_socket.recv_other().await {
+                if tx.send((n, data, from)).is_err() {
+                    break;
+                }
+            }
+        });
+        self.pools.insert(
+            n,
+            Pool {
+                socket: Arc::clone(&socket),
+                reader,
+            },
+        );
+        Some(socket)
+    }
+
     pub(super) async fn run(mut self) {
         loop {
             self.drain();
@@ -129,6 +192,9 @@ impl Task {
             tokio::select! {
                 r = server.recv_other() => self.datagram(Socket::Server, r),
                 r = client.recv_other() => self.datagram(Socket::Client, r),
+                Some((n, data, from)) = self.pool_rx.recv() => {
+                    self.datagram(Socket::Other(n), Ok((data, from)));
+                }
                 c = self.commands.recv() => match c {
                     None | Some(Cmd::Destroy) => break,
                     Some(c) => self.command(c),
@@ -142,10 +208,8 @@ impl Task {
         let Ok((data, SocketAddr::V4(from))) = r else {
             return;
         };
-        // 1-byte datagrams are holepunch probes, not dht-rpc packets.
-        if data.len() > 1 {
-            let _ = self.core.handle_datagram(now(), socket, from, &data);
-        }
+        // 1-byte datagrams are holepunch probes; the core handles them on pool sockets.
+        let _ = self.core.handle_datagram(now(), socket, from, &data);
     }
 
     fn command(&mut self, c: Cmd) {
@@ -161,6 +225,14 @@ impl Task {
                 Err(e) => Self::fail_op(done, e),
             },
             Cmd::Lookup { topic, done } => match self.core.lookup(t, topic) {
+                Ok(op) => self.track(op, done),
+                Err(e) => Self::fail_op(done, e),
+            },
+            Cmd::Unannounce {
+                topic,
+                key_pair,
+                done,
+            } => match self.core.unannounce(t, topic, key_pair) {
                 Ok(op) => self.track(op, done),
                 Err(e) => Self::fail_op(done, e),
             },
@@ -226,7 +298,18 @@ impl Task {
     fn drain(&mut self) {
         while let Some(t) = self.core.poll_transmit() {
             let to = SocketAddr::V4(t.destination);
-            let _ = self.socket(t.socket).send_raw(to, &t.contents, None);
+            if let Some(s) = self.socket_for(t.socket) {
+                let _ = s.send_raw(to, &t.contents, None);
+            }
+        }
+        while let Some(p) = self.core.poll_probe() {
+            let to = SocketAddr::V4(p.destination);
+            if let Some(s) = self.socket_for(p.socket) {
+                let _ = s.send_raw(to, &[0], Some(p.ttl));
+            }
+        }
+        while let Some(n) = self.core.poll_released_socket() {
+            self.pools.remove(&n);
         }
         while let Some(e) = self.core.poll_event() {
             self.event(e);
@@ -269,7 +352,7 @@ impl Task {
             Event::Connection { server, setup } => {
                 if let Some(w) = self.servers.get(&server) {
                     let incoming = w.incoming.clone();
-                    self.open(setup, move |r| match r {
+                    self.open(setup, false, move |r| match r {
                         Ok(s) => {
                             let _ = incoming.send(s);
                         }
@@ -279,7 +362,7 @@ impl Task {
             }
             Event::Connected { conn, setup } => {
                 if let Some(done) = self.conns.remove(&conn) {
-                    self.open(setup, move |r| {
+                    self.open(setup, true, move |r| {
                         let _ = done.send(r);
                     });
                 }
@@ -293,38 +376,90 @@ impl Task {
         }
     }
 
-    /// Creates the UDX stream on the main socket, connects it (to the set-up's address,
-    /// or to wherever the peer's first datagram for it comes from, within
-    /// [`HANDSHAKE_CLEAR_WAIT`]) and starts the secret-stream from the finished handshake,
-    /// in a task of its own.
-    fn open(&self, setup: StreamSetup, deliver: impl FnOnce(io::Result<Stream>) + Send + 'static) {
-        let socket = Arc::clone(self.socket(self.core.dht().main_socket()));
+    /// Creates the UDX stream on the set-up's socket and connects it to the set-up's
+    /// address; without one, creates it on every candidate socket (the set-up's, the
+    /// server and the client socket) and connects the one the peer's first datagram
+    /// reaches within [`HANDSHAKE_CLEAR_WAIT`] (plus [`MAX_PUNCH_TIME`] for a set-up with
+    /// a holepunch slot). Then starts the secret-stream from the
+    /// finished handshake, in a task of its own. `owned`: a pool socket in the set-up
+    /// now belongs to the stream (the core forgot it).
+    fn open(
+        &mut self,
+        setup: StreamSetup,
+        owned: bool,
+        deliver: impl FnOnce(io::Result<Stream>) + Send + 'static,
+    ) {
+        // A server's slot socket exists already (the handshake reply left from it); if the
+        // core has released it meanwhile, the server and client sockets remain.
+        let socket = match (owned, setup.socket) {
+            (false, Socket::Other(n)) => self
+                .pools
+                .get(&n)
+                .map_or_else(|| Arc::clone(&self.server), |p| Arc::clone(&p.socket)),
+            _ => match self.socket_for(setup.socket) {
+                Some(s) => s,
+                None => {
+                    deliver(Err(io::Error::other("no socket for the stream")));
+                    return;
+                }
+            },
+        };
+        if let (true, Socket::Other(n)) = (owned, setup.socket) {
+            // The stream keeps the socket; stop reading its other datagrams.
+            self.pools.remove(&n);
+        }
+        let mut candidates = vec![socket];
+        if setup.remote_addr.is_none() {
+            for s in [&self.server, &self.client] {
+                if !candidates.iter().any(|c| Arc::ptr_eq(c, s)) {
+                    candidates.push(Arc::clone(s));
+                }
+            }
+        }
+        // A holepunched client may take until its strategy ran out.
+        let wait = if matches!(setup.socket, Socket::Other(_)) {
+            HANDSHAKE_CLEAR_WAIT + MAX_PUNCH_TIME
+        } else {
+            HANDSHAKE_CLEAR_WAIT
+        };
         tokio::spawn(async move {
             let r = async {
                 let id = setup.local_stream_id;
-                let remote = match setup.remote_addr {
+                let (raw, addr) = match setup.remote_addr {
                     Some(addr) => {
-                        let raw = socket.create_stream(id).await?;
+                        let raw = candidates[0].create_stream(id).await?;
                         (raw, SocketAddr::V4(addr))
                     }
                     None => {
-                        let config = UdxStreamConfig::default()
-                            .with_firewall(Firewall::AcceptAll)
-                            .with_mtu_probing(true);
-                        let raw = socket.create_stream_with(id, config).await?;
-                        let first =
-                            tokio::time::timeout(HANDSHAKE_CLEAR_WAIT, raw.first_datagram_source())
-                                .await
-                                .map_err(|_| {
-                                    io::Error::new(
-                                        io::ErrorKind::TimedOut,
-                                        "the peer's first datagram did not arrive",
-                                    )
-                                })??;
+                        let config = || {
+                            UdxStreamConfig::default()
+                                .with_firewall(Firewall::AcceptAll)
+                                .with_mtu_probing(true)
+                        };
+                        let mut streams = Vec::new();
+                        for s in &candidates {
+                            streams.push(s.create_stream_with(id, config()).await?);
+                        }
+                        let first = async {
+                            let waits = streams.iter().enumerate().map(|(i, s)| {
+                                Box::pin(async move { (i, s.first_datagram_source().await) })
+                            });
+                            futures_select_first(waits).await
+                        };
+                        let (i, first) = tokio::time::timeout(wait, first).await.map_err(|_| {
+                            io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the peer's first datagram did not arrive",
+                            )
+                        })?;
+                        let first = first?;
+                        let raw = streams.swap_remove(i);
+                        for other in streams {
+                            other.destroy();
+                        }
                         (raw, first)
                     }
                 };
-                let (raw, addr) = remote;
                 raw.connect(setup.remote_stream_id, addr).await?;
                 SecretStream::from_handshake(raw, setup.keys, StreamConfig::default()).await
             }
@@ -332,4 +467,21 @@ impl Task {
             deliver(r);
         });
     }
+}
+
+/// The output of whichever future finishes first.
+async fn futures_select_first<F, T>(futures: impl IntoIterator<Item = F>) -> T
+where
+    F: Future<Output = T> + Unpin,
+{
+    let mut futures: Vec<F> = futures.into_iter().collect();
+    std::future::poll_fn(move |cx| {
+        for f in &mut futures {
+            if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(cx) {
+                return std::task::Poll::Ready(v);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }

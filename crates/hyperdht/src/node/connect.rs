@@ -2,20 +2,22 @@
 //! FIND_PEER query, send the one Noise message 1 through them (at most 2 at a time), take
 //! the first valid reply and choose the path.
 //!
-//! Paths implemented: the relay was the server (not relayed), the server is OPEN (or
-//! offers no holepunch relays), and the LAN shortcut (same public host: the server's
-//! best-matching local address, used without the reference's confirming PING). A server
-//! that needs holepunching fails with [`ConnectError::CannotHolepunch`] for now.
+//! Paths: the relay was the server (not relayed), the server is OPEN (or offers no
+//! holepunch relays), the LAN shortcut (same public host: the server's best-matching
+//! local address, used without the reference's confirming PING, and only when
+//! [`HolepunchConfig::local_connection`](super::HolepunchConfig) is on; it does not race
+//! the holepunch), else holepunching ([`super::holepunch`]).
 
 use std::collections::{HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
 use plures_compact::{Decode, Encode};
-use plures_dht_rpc::Command;
 use plures_dht_rpc::node::{QueryError, Reply};
+use plures_dht_rpc::{Command, Socket};
 use plures_secret_stream::{IkAwaitingResponse, IkInitiator, KeyPair, Keys};
 
+use super::holepunch::PunchStart;
 use super::{Event, HyperDht, Owner, StreamSetup};
 use crate::constants::{command, firewall, mode};
 use crate::crypto::{NS_PEER_HANDSHAKE, holepunch_secret, target as key_target};
@@ -44,9 +46,36 @@ pub enum ConnectError {
     /// The server answered with an error or without UDX data.
     #[error("SERVER_ERROR: server returned an error")]
     ServerError,
-    /// The path needs holepunching, which this node does not do yet.
+    /// The server is neither OPEN nor holepunchable.
     #[error("CANNOT_HOLEPUNCH: cannot holepunch to the server")]
     CannotHolepunch,
+    /// The holepunch gave up (strategy ran out, throttled, vetoed).
+    #[error("HOLEPUNCH_ABORTED: holepunch aborted")]
+    HolepunchAborted,
+    /// A holepunch reply did not decrypt.
+    #[error("HOLEPUNCH_INVALID: invalid holepunch payload")]
+    HolepunchInvalid,
+    /// A NAT class was still unknown after the probe rounds.
+    #[error("HOLEPUNCH_PROBE_TIMEOUT: timed out while probing the NATs")]
+    HolepunchProbeTimeout,
+    /// Both sides are behind randomizing NATs.
+    #[error("HOLEPUNCH_DOUBLE_RANDOMIZED_NATS: both peers are behind randomized NATs")]
+    HolepunchDoubleRandomizedNats,
+    /// The server answered a holepunch round with an error code.
+    #[error("REMOTE_ABORTED: remote aborted with error code {0}")]
+    RemoteAborted(u64),
+    /// The server did not start punching.
+    #[error("REMOTE_NOT_HOLEPUNCHING: remote is not holepunching")]
+    RemoteNotHolepunching,
+    /// No punch strategy fits the two NATs.
+    #[error("REMOTE_NOT_HOLEPUNCHABLE: remote is not holepunchable")]
+    RemoteNotHolepunchable,
+    /// A holepunch reply was malformed or came from another node.
+    #[error("BAD_HOLEPUNCH_REPLY: bad holepunch reply")]
+    BadHolepunchReply,
+    /// A holepunch round got no answer.
+    #[error("REQUEST_TIMEOUT: holepunch request timed out")]
+    RequestTimeout,
     /// The remote public key is not a usable Ed25519 point (the Noise DH fails).
     #[error("invalid remote public key")]
     InvalidRemoteKey,
@@ -131,7 +160,12 @@ impl HyperDht {
             } else {
                 firewall::UNKNOWN
             },
-            addresses4: self.our_addresses(),
+            // Local addresses only when the LAN shortcut is on (`lan ? local : []`).
+            addresses4: if self.holepunch.local_connection {
+                self.our_addresses()
+            } else {
+                remote.into_iter().collect()
+            },
             udx: Some(UdxInfo {
                 version: 1,
                 reusable_socket: false,
@@ -310,18 +344,18 @@ impl HyperDht {
             .holepunch
             .as_ref()
             .is_some_and(|h| !h.relays.is_empty());
-        let remote_addr = if !relayed {
-            Some(reply.from)
+        let main = self.dht.main_socket();
+        let lan = self.holepunch.local_connection && client_address.ip() == server_address.ip();
+        let path = if !relayed {
+            Some((reply.from, main))
         } else if server.firewall == firewall::OPEN || !holepunchable {
             let public = server.addresses4.iter().find(|a| !is_bogon(*a.ip()));
-            Some(public.copied().unwrap_or(server_address))
-        } else if client_address.ip() == server_address.ip() {
+            Some((public.copied().unwrap_or(server_address), main))
+        } else if lan {
             self.lan_address(&server.addresses4)
+                .map(|a| (a, Socket::Server))
         } else {
             None
-        };
-        let Some(remote_addr) = remote_addr else {
-            return self.fail_connect(id, ConnectError::CannotHolepunch);
         };
         let Some(c) = self.conns.remove(&id) else {
             return;
@@ -330,12 +364,34 @@ impl HyperDht {
         let setup = StreamSetup {
             local_stream_id: c.local_stream_id,
             remote_stream_id: u32::try_from(remote_stream_id).unwrap_or(0),
-            remote_addr: Some(remote_addr),
+            remote_addr: path.map(|p| p.0),
             holepunch_secret: holepunch_secret(finished.handshake_hash()),
             keys: Keys::from(&finished),
             remote_public_key: c.remote_public_key,
+            socket: path.map_or(main, |p| p.1),
         };
-        self.events.push_back(Event::Connected { conn: id, setup });
+        if path.is_some() {
+            self.events.push_back(Event::Connected { conn: id, setup });
+            return;
+        }
+        // Holepunch (spec §12): the slot and relays the server offered.
+        let Some(hp) = server.holepunch else {
+            self.events.push_back(Event::ConnectFailed {
+                conn: id,
+                error: ConnectError::CannotHolepunch,
+            });
+            return;
+        };
+        // Keep the attempt known while punching (its id stays valid).
+        let start = PunchStart {
+            setup,
+            target: c.target,
+            slot: hp.id,
+            relays: hp.relays,
+            relay: reply.from,
+            server_address,
+        };
+        self.start_holepunch(self.last_now, id, start);
     }
 
     /// The server address that best matches one of ours (`matchAddress`).

@@ -445,6 +445,15 @@ impl HyperDht {
         };
         op.pending
             .retain(|r| self.by_request.get(r) == Some(&super::Owner::Op(id)));
+        if let (Some(r), true) = (reply, self.announce_ops.contains_key(&id)) {
+            // How the relay saw us: the address it will forward holepunches to.
+            let seen = self.announce_seen.entry(id).or_default();
+            seen.retain(|(relay, _)| *relay != r.from);
+            seen.push((r.from, r.to));
+        }
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
         match reply {
             Some(r) => op.committed.push(r.from),
             None => op.failed += 1,

@@ -156,8 +156,9 @@ impl HyperDht {
                 };
                 self.send_reply(req, client, &back);
             }
-            // FROM_RELAY reaches the server: holepunching is not implemented yet, so the
-            // server stays silent and the client's round times out.
+            mode::FROM_RELAY if self.servers_by_target.contains_key(&target) => {
+                self.server_holepunch(now, req, target, &hp);
+            }
             _ => {}
         }
     }

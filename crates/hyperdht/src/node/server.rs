@@ -3,15 +3,20 @@
 //! minutes), and incoming PEER_HANDSHAKEs for it are answered with the second Noise
 //! message, deduplicated by the exact bytes of the first.
 //!
+//! A firewalled server that a client reaches through a relay gets a holepunch slot
+//! ([`super::punch_server`]): the reply offers it with the server's relays and leaves
+//! from the slot's puncher socket.
+//!
 //! Not yet: the relay-ping loop (relays are re-announced on the 5-minute refresh only),
-//! holepunching (the reply offers no holepunch slot, so only direct, OPEN and LAN paths
-//! can complete), the firewall callback and local-address validation.
+//! the LAN branch of §11 step 5 (a LAN client reaches the stream, which also listens on
+//! the server and client sockets), the firewall callback and local-address validation.
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
 use plures_compact::{Decode, Encode};
+use plures_dht_rpc::Socket;
 use plures_dht_rpc::node::IncomingRequest;
 use plures_secret_stream::{IkResponder, KeyPair, Keys};
 
@@ -44,12 +49,14 @@ pub enum ListenError {
 pub(super) struct Server {
     key_pair: KeyPair,
     pub(super) target: [u8; 32],
-    relays: Vec<SocketAddrV4>,
+    pub(super) relays: Vec<SocketAddrV4>,
+    /// (relay, our address as it saw us) from the last announce.
+    pub(super) relay_seen: Vec<(SocketAddrV4, SocketAddrV4)>,
     listening: bool,
     announcing: Option<OpId>,
     next_refresh: Instant,
-    /// Noise message 1 → (message 2, when to forget it).
-    answered: HashMap<Vec<u8>, (Vec<u8>, Instant)>,
+    /// Noise message 1 → (message 2, when to forget it, the pool socket it left from).
+    answered: HashMap<Vec<u8>, (Vec<u8>, Instant, Option<u32>)>,
 }
 
 impl HyperDht {
@@ -68,6 +75,7 @@ impl HyperDht {
                 key_pair,
                 target,
                 relays: Vec::new(),
+                relay_seen: Vec::new(),
                 listening: false,
                 announcing: None,
                 next_refresh: now,
@@ -88,7 +96,9 @@ impl HyperDht {
         self.servers_by_target.remove(&s.target);
         if let Some(op) = s.announcing {
             self.announce_ops.remove(&op);
+            self.announce_seen.remove(&op);
         }
+        self.close_slots(self.last_now, server);
         true
     }
 
@@ -118,7 +128,7 @@ impl HyperDht {
             }
         }
         for s in self.servers.values_mut() {
-            s.answered.retain(|_, (_, until)| *until > now);
+            s.answered.retain(|_, (_, until, _)| *until > now);
         }
     }
 
@@ -130,7 +140,7 @@ impl HyperDht {
                 let refresh = s.announcing.is_none().then_some(s.next_refresh);
                 refresh
                     .into_iter()
-                    .chain(s.answered.values().map(|(_, until)| *until))
+                    .chain(s.answered.values().map(|(_, until, _)| *until))
             })
             .min()
     }
@@ -140,6 +150,7 @@ impl HyperDht {
         let Some(id) = self.announce_ops.remove(&op) else {
             return;
         };
+        let seen = self.announce_seen.remove(&op).unwrap_or_default();
         let Some(s) = self.servers.get_mut(&id) else {
             return;
         };
@@ -150,6 +161,7 @@ impl HyperDht {
         }
         s.relays = nodes;
         s.relays.truncate(SERVER_RELAYS);
+        s.relay_seen = seen;
         if !s.listening {
             s.listening = true;
             let relays = s.relays.clone();
@@ -182,11 +194,11 @@ impl HyperDht {
             .servers
             .get(&id)
             .and_then(|s| s.answered.get(&hs.noise))
-            .map(|(m2, _)| m2.clone());
-        let m2 = match cached {
-            Some(m2) => m2,
+            .map(|(m2, _, socket)| (m2.clone(), *socket));
+        let (m2, socket) = match cached {
+            Some(c) => c,
             None => match self.accept(now, id, &hs.noise, client_address, direct) {
-                Some(m2) => m2,
+                Some(c) => c,
                 None => return,
             },
         };
@@ -212,7 +224,11 @@ impl HyperDht {
         let Ok(bytes) = value.to_bytes() else {
             return;
         };
-        let _ = if relay {
+        let _ = if let (true, Some(s)) = (relay, socket) {
+            // From the slot's puncher socket, so the relay reports its address.
+            self.dht
+                .relay_from(&req.handle, Socket::Other(s), to, Some(&bytes))
+        } else if relay {
             self.dht.relay(&req.handle, to, Some(&bytes))
         } else {
             self.dht.reply_bare(&req.handle, None, Some(&bytes))
@@ -220,7 +236,7 @@ impl HyperDht {
     }
 
     /// Runs the Noise responder for a new message 1; on success remembers and returns
-    /// message 2 and reports the connection.
+    /// message 2 (and the pool socket of its holepunch slot) and reports the connection.
     fn accept(
         &mut self,
         now: Instant,
@@ -228,7 +244,7 @@ impl HyperDht {
         noise: &[u8],
         client_address: SocketAddrV4,
         direct: bool,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<(Vec<u8>, Option<u32>)> {
         let key_pair = self.servers.get(&id)?.key_pair.clone();
         let received = IkResponder::new(key_pair, &NS_PEER_HANDSHAKE)
             .handle(noise)
@@ -243,14 +259,29 @@ impl HyperDht {
             error_code::NONE
         };
         let local_stream_id = self.entropy.u32();
-        let payload = self.our_payload(id, error, local_stream_id);
+        let mut payload = self.our_payload(id, error, local_stream_id);
+        // A relayed client that is not OPEN, to a server that is not OPEN: holepunch.
+        let punch = error == error_code::NONE
+            && !direct
+            && client.firewall != firewall::OPEN
+            && self.remote_address().is_none()
+            && self.slots.len() < super::punch_server::MAX_SLOTS;
+        let slot = punch.then(|| self.open_slot(now, id, client_address));
+        payload.holepunch = slot.as_ref().map(|s| s.info.clone());
         let ephemeral = KeyPair::from_seed(self.entropy.bytes32());
         let (m2, finished) = received
             .respond(ephemeral, &payload.to_bytes().ok()?)
             .ok()?;
+        let secret = holepunch_secret(finished.handshake_hash());
+        if let Some(s) = &slot {
+            self.arm_slot(id, s.info.id, &secret);
+        }
+        let socket = slot.as_ref().map(|s| s.socket);
         if let Some(s) = self.servers.get_mut(&id) {
-            s.answered
-                .insert(noise.to_vec(), (m2.clone(), now + HANDSHAKE_CLEAR_WAIT));
+            s.answered.insert(
+                noise.to_vec(),
+                (m2.clone(), now + HANDSHAKE_CLEAR_WAIT, socket),
+            );
         }
         if error == error_code::NONE {
             let remote_stream_id = client.udx.map_or(0, |u| u.id);
@@ -262,14 +293,15 @@ impl HyperDht {
                 local_stream_id,
                 remote_stream_id: u32::try_from(remote_stream_id).unwrap_or(0),
                 remote_addr,
-                holepunch_secret: holepunch_secret(finished.handshake_hash()),
+                holepunch_secret: secret,
                 keys: Keys::from(&finished),
                 remote_public_key,
+                socket: socket.map_or(self.dht.main_socket(), Socket::Other),
             };
             self.events
                 .push_back(Event::Connection { server: id, setup });
         }
-        Some(m2)
+        Some((m2, socket))
     }
 
     /// The server's `noisePayload` (spec §11 step 4), without a holepunch slot.

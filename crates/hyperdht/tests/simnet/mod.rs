@@ -3,7 +3,9 @@
 //! operation to its end and to compute the true closest nodes by brute force.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+pub(crate) mod natnet;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -18,13 +20,87 @@ pub(crate) const UNIX_MS: u64 = 1_700_000_000_000;
 pub(crate) struct SimNode {
     pub(crate) node: HyperDht,
     pub(crate) addr: SocketAddrV4,
+    /// The client socket's address if it has its own (else `addr` serves both).
+    pub(crate) client_addr: Option<SocketAddrV4>,
     pub(crate) events: Vec<Event>,
+    /// Pool sockets in use: core number → local address.
+    pub(crate) pool: BTreeMap<u32, SocketAddrV4>,
+    /// Local ports free for pool sockets.
+    pub(crate) free: Vec<u16>,
+    /// Probes sent: (from, to, ttl).
+    pub(crate) probes: Vec<(SocketAddrV4, SocketAddrV4, u8)>,
+    /// Probes received: (local address, source).
+    pub(crate) probes_in: Vec<(SocketAddrV4, SocketAddrV4)>,
+    /// Most pool sockets open at once.
+    pub(crate) max_pool: usize,
+}
+
+impl SimNode {
+    pub(crate) fn new(node: HyperDht, addr: SocketAddrV4) -> Self {
+        Self::with_pool(node, addr, Vec::new())
+    }
+
+    /// A node with `ports` on its address free for pool sockets.
+    pub(crate) fn with_pool(node: HyperDht, addr: SocketAddrV4, mut ports: Vec<u16>) -> Self {
+        ports.reverse();
+        Self {
+            node,
+            addr,
+            client_addr: None,
+            events: Vec::new(),
+            pool: BTreeMap::new(),
+            free: ports,
+            probes: Vec::new(),
+            probes_in: Vec::new(),
+            max_pool: 0,
+        }
+    }
+
+    /// The local address of a core socket (a pool socket is bound on first use).
+    fn local(&mut self, socket: Socket) -> Option<SocketAddrV4> {
+        let n = match socket {
+            Socket::Other(n) => n,
+            Socket::Client => return Some(self.client_addr.unwrap_or(self.addr)),
+            _ => return Some(self.addr),
+        };
+        if let Some(a) = self.pool.get(&n) {
+            return Some(*a);
+        }
+        let port = self.free.pop()?;
+        let a = SocketAddrV4::new(*self.addr.ip(), port);
+        self.pool.insert(n, a);
+        self.max_pool = self.max_pool.max(self.pool.len());
+        Some(a)
+    }
+
+    fn release(&mut self) {
+        while let Some(n) = self.node.poll_released_socket() {
+            if let Some(a) = self.pool.remove(&n) {
+                self.free.push(a.port());
+            }
+        }
+    }
 }
 
 impl Host for SimNode {
-    fn handle_datagram(&mut self, now: Instant, _local: SocketAddr, from: SocketAddr, data: &[u8]) {
-        if let SocketAddr::V4(from) = from {
-            let _ = self.node.handle_datagram(now, Socket::Server, from, data);
+    fn handle_datagram(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+        if let (SocketAddr::V4(from), SocketAddr::V4(local)) = (from, local) {
+            if data.len() == 1 {
+                self.probes_in.push((local, from));
+            }
+            let socket = if local == self.addr {
+                Some(Socket::Server)
+            } else if Some(local) == self.client_addr {
+                Some(Socket::Client)
+            } else {
+                self.pool
+                    .iter()
+                    .find(|(_, a)| **a == local)
+                    .map(|(n, _)| Socket::Other(*n))
+            };
+            if let Some(socket) = socket {
+                let _ = self.node.handle_datagram(now, socket, from, data);
+            }
         }
         self.events
             .extend(std::iter::from_fn(|| self.node.poll_event()));
@@ -37,13 +113,33 @@ impl Host for SimNode {
     }
 
     fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit> {
-        let t = self.node.poll_transmit()?;
-        Some(Transmit {
-            source: self.addr.into(),
-            destination: t.destination.into(),
-            contents: t.contents,
-            ttl: None,
-        })
+        loop {
+            if let Some(t) = self.node.poll_transmit() {
+                let Some(source) = self.local(t.socket) else {
+                    continue;
+                };
+                return Some(Transmit {
+                    source: source.into(),
+                    destination: t.destination.into(),
+                    contents: t.contents,
+                    ttl: None,
+                });
+            }
+            if let Some(p) = self.node.poll_probe() {
+                let Some(source) = self.local(p.socket) else {
+                    continue;
+                };
+                self.probes.push((source, p.destination, p.ttl));
+                return Some(Transmit {
+                    source: source.into(),
+                    destination: p.destination.into(),
+                    contents: vec![0],
+                    ttl: Some(p.ttl),
+                });
+            }
+            self.release();
+            return None;
+        }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -79,12 +175,9 @@ pub(crate) fn network(seed: u64, loss: f64) -> Net {
             unix_ms: UNIX_MS,
             entropy: [i as u8; 32],
             local_addresses: vec![*addr(i).ip()],
+            holepunch: Default::default(),
         };
-        let node = SimNode {
-            node: HyperDht::new(config, sim.now()),
-            addr: addr(i),
-            events: Vec::new(),
-        };
+        let node = SimNode::new(HyperDht::new(config, sim.now()), addr(i));
         let h = sim.add_host(node, &[addr(i).into()]);
         sim.run_for(Duration::from_millis(200)).expect("run");
         h

@@ -1,0 +1,255 @@
+//! Holepunching (spec §12) in the hyperdht core on a simulated network with NAT models:
+//! a client and a server, each behind its own NAT, connect through PEER_HOLEPUNCH rounds
+//! relayed by the server's announce relays and 1-byte probes between pool sockets. The
+//! truth is the simulator's NAT model: a connection counts only if a probe from the
+//! peer's public address actually reached the socket the client connects on.
+
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use plures_dht_rpc::Socket;
+use plures_hyperdht::KeyPair;
+use plures_hyperdht::node::{ConnectError, Event, HolepunchConfig, StreamSetup};
+use plures_sim::NatType;
+
+mod simnet;
+
+use simnet::SimNode;
+use simnet::natnet::{NatNet, nat_network};
+
+const CONE: Option<NatType> = Some(NatType::PortRestrictedCone);
+const RANDOM: Option<NatType> = Some(NatType::Symmetric);
+
+fn listen(net: &mut NatNet, kp: &KeyPair) {
+    let now = net.sim.now();
+    let server = net.server;
+    net.sim
+        .host_mut::<SimNode>(server)
+        .node
+        .listen(now, kp.clone())
+        .expect("listen");
+    net.sim
+        .run_until_cond(|s| {
+            s.host::<SimNode>(server)
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Listening { .. }))
+        })
+        .expect("listening");
+}
+
+/// Connects the client to the server; returns the client's outcome and the server's
+/// set-ups.
+fn connect(net: &mut NatNet) -> (Result<StreamSetup, ConnectError>, Vec<StreamSetup>) {
+    let kp = KeyPair::from_seed([0x61; 32]);
+    listen(net, &kp);
+    connect_again(net, &kp)
+}
+
+/// Connects the client to the (listening) server `kp` once more.
+fn connect_again(
+    net: &mut NatNet,
+    kp: &KeyPair,
+) -> (Result<StreamSetup, ConnectError>, Vec<StreamSetup>) {
+    let now = net.sim.now();
+    let client = net.client;
+    let conn = net
+        .sim
+        .host_mut::<SimNode>(client)
+        .node
+        .connect(now, *kp.public_key(), KeyPair::from_seed([0x62; 32]))
+        .expect("start");
+    let ended = |e: &Event| matches!(e, Event::Connected { conn: c, .. } | Event::ConnectFailed { conn: c, .. } if *c == conn);
+    net.sim
+        .run_until_cond(|s| s.host::<SimNode>(client).events.iter().any(ended))
+        .expect("connect ends");
+    let events = std::mem::take(&mut net.sim.host_mut::<SimNode>(client).events);
+    let outcome = match events.into_iter().find(ended) {
+        Some(Event::Connected { setup, .. }) => Ok(setup),
+        Some(Event::ConnectFailed { error, .. }) => Err(error),
+        _ => unreachable!(),
+    };
+    let setups = std::mem::take(&mut net.sim.host_mut::<SimNode>(net.server).events)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Connection { setup, .. } => Some(setup),
+            _ => None,
+        })
+        .collect();
+    (outcome, setups)
+}
+
+/// The client connected on a pool socket to the server NAT's public address, and the NAT
+/// model delivered probes both ways on that path.
+fn check_punched(net: &NatNet, c: &StreamSetup, s: &[StreamSetup]) -> SocketAddrV4 {
+    assert_eq!(s.len(), 1, "one connection at the server");
+    assert_eq!(c.keys.handshake_hash, s[0].keys.handshake_hash);
+    assert_eq!(c.remote_stream_id, s[0].local_stream_id);
+    assert_eq!(s[0].remote_stream_id, c.local_stream_id);
+    let Socket::Other(n) = c.socket else {
+        panic!("client stream not on a pool socket: {:?}", c.socket);
+    };
+    assert!(
+        matches!(s[0].socket, Socket::Other(_)),
+        "server slot socket"
+    );
+    assert_eq!(
+        s[0].remote_addr, None,
+        "the server binds on the first datagram"
+    );
+    let remote = c.remote_addr.expect("client connects to an address");
+    assert_eq!(*remote.ip(), net.server_ip, "through the server's NAT");
+    let client = net.sim.host::<SimNode>(net.client);
+    let local = client.pool[&n];
+    assert!(
+        client.probes_in.contains(&(local, remote)),
+        "a probe from {remote} reached {local}"
+    );
+    // The server probed the client's NAT from the address the client connects to, so
+    // its NAT lets the client's datagrams in.
+    let server = net.sim.host::<SimNode>(net.server);
+    assert!(
+        server
+            .probes
+            .iter()
+            .any(|(_, to, _)| *to.ip() == net.client_ip),
+        "the server probed the client"
+    );
+    remote
+}
+
+fn no_fast_open() -> HolepunchConfig {
+    HolepunchConfig {
+        fast_open: false,
+        ..HolepunchConfig::default()
+    }
+}
+
+#[test]
+fn cone_to_cone_connects_by_fast_open() {
+    let mut net = nat_network(31, 0.0, CONE, CONE, HolepunchConfig::default());
+    let (c, s) = connect(&mut net);
+    let c = c.expect("connected");
+    check_punched(&net, &c, &s);
+    // The pool sockets other than the winner are released.
+    assert_eq!(net.sim.host::<SimNode>(net.client).node.pool_sockets(), 0);
+}
+
+#[test]
+fn cone_to_cone_connects_by_the_consistent_strategy_without_fast_open() {
+    let mut net = nat_network(32, 0.0, CONE, CONE, no_fast_open());
+    let (c, s) = connect(&mut net);
+    let c = c.expect("connected");
+    check_punched(&net, &c, &s);
+    // Every probe of the consistent strategy has TTL 64; session probes are TTL 5.
+    let client = net.sim.host::<SimNode>(net.client);
+    assert!(!client.probes.is_empty());
+    assert!(client.probes.iter().all(|p| p.2 == 64));
+}
+
+#[test]
+fn full_cone_client_to_port_restricted_server() {
+    let mut net = nat_network(33, 0.0, Some(NatType::FullCone), CONE, no_fast_open());
+    let (c, s) = connect(&mut net);
+    check_punched(&net, &c.expect("connected"), &s);
+}
+
+#[test]
+fn cone_to_cone_under_loss() {
+    for seed in [34, 35] {
+        let mut net = nat_network(seed, 0.05, CONE, CONE, HolepunchConfig::default());
+        let (c, s) = connect(&mut net);
+        check_punched(&net, &c.expect("connected"), &s);
+    }
+}
+
+#[test]
+fn cone_client_to_random_server_connects_by_the_birthday_strategy() {
+    let mut net = nat_network(36, 0.0, CONE, RANDOM, HolepunchConfig::default());
+    let (c, s) = connect(&mut net);
+    let c = c.expect("connected");
+    check_punched(&net, &c, &s);
+    // The server opened up to 256 sockets; the client probed random ports.
+    let server = net.sim.host::<SimNode>(net.server);
+    assert!(
+        server.max_pool >= 200,
+        "birthday sockets: {}",
+        server.max_pool
+    );
+    let client = net.sim.host::<SimNode>(net.client);
+    let ports: std::collections::BTreeSet<u16> = client
+        .probes
+        .iter()
+        .filter(|p| *p.1.ip() == net.server_ip)
+        .map(|p| p.1.port())
+        .collect();
+    assert!(ports.len() > 10, "random-port probes: {}", ports.len());
+}
+
+#[test]
+fn random_client_to_cone_server_connects_by_the_birthday_strategy() {
+    let mut net = nat_network(37, 0.0, RANDOM, CONE, HolepunchConfig::default());
+    let (c, s) = connect(&mut net);
+    let c = c.expect("connected");
+    check_punched(&net, &c, &s);
+    let client = net.sim.host::<SimNode>(net.client);
+    assert!(
+        client.max_pool >= 200,
+        "birthday sockets: {}",
+        client.max_pool
+    );
+}
+
+#[test]
+fn random_to_random_fails_with_double_randomized_nats() {
+    let mut net = nat_network(38, 0.0, RANDOM, RANDOM, HolepunchConfig::default());
+    let (c, s) = connect(&mut net);
+    assert_eq!(
+        c.map(|_| ()),
+        Err(ConnectError::HolepunchDoubleRandomizedNats)
+    );
+    // The server made a slot for the handshake, but no probe path.
+    assert_eq!(s.len(), 1);
+    // Everything is released once the server's slot memory (10 s) ran out.
+    net.sim.run_for(Duration::from_secs(15)).expect("run");
+    assert_eq!(net.sim.host::<SimNode>(net.client).node.pool_sockets(), 0);
+    assert_eq!(net.sim.host::<SimNode>(net.server).node.pool_sockets(), 0);
+}
+
+#[test]
+fn random_punches_are_throttled_to_one_per_20_seconds() {
+    let mut net = nat_network(39, 0.0, CONE, RANDOM, HolepunchConfig::default());
+    let kp = KeyPair::from_seed([0x61; 32]);
+    listen(&mut net, &kp);
+    let (c, s) = connect_again(&mut net, &kp);
+    check_punched(&net, &c.expect("first random punch"), &s);
+    // Right after it, the client refuses a second random punch (spec §12.6).
+    let (c, _) = connect_again(&mut net, &kp);
+    assert_eq!(c.map(|_| ()), Err(ConnectError::HolepunchAborted));
+    // 20 s after the first one ended, it may punch again.
+    net.sim.run_for(Duration::from_secs(21)).expect("run");
+    let (c, _) = connect_again(&mut net, &kp);
+    assert!(c.is_ok(), "{c:?}");
+}
+
+#[test]
+fn birthday_punch_under_loss() {
+    let mut net = nat_network(40, 0.05, CONE, RANDOM, HolepunchConfig::default());
+    let (c, s) = connect(&mut net);
+    check_punched(&net, &c.expect("connected"), &s);
+}
+
+/// Seed 110 once made the random client count one relay's repeated answers as three
+/// samples and call its NAT CONSISTENT; samples are one per responder.
+#[test]
+fn random_client_birthday_punch_under_loss() {
+    let mut net = nat_network(110, 0.05, RANDOM, CONE, HolepunchConfig::default());
+    let (c, s) = connect(&mut net);
+    check_punched(&net, &c.expect("connected"), &s);
+    let client = net.sim.host::<SimNode>(net.client);
+    assert!(
+        client.max_pool >= 200,
+        "birthday sockets: {}",
+        client.max_pool
+    );
+}
