@@ -6,7 +6,15 @@
 //
 // Prints {"event":"ready","publicKey":HEX}. Reads JSON lines:
 //   {"op":"join","topic":HEX}  -> joins (server + client), prints {"event":"flushed"} once
-//                                 the first announce and lookup finished.
+//                                 the first announce and lookup finished. Optional
+//                                 "server"/"client" booleans (default true) pick the roles.
+//   {"op":"leave","topic":HEX} -> swarm.leave, then {"event":"left"}
+//   {"op":"flush"}             -> swarm.flush, then {"event":"flush","ok":bool}
+//   {"op":"listen"}            -> swarm.listen (findable by key), then {"event":"listening"}
+//   {"op":"joinPeer","publicKey":HEX} / {"op":"leavePeer","publicKey":HEX}
+//   {"op":"drop","remotePublicKey":HEX} -> destroys the open connection to that key
+//   {"op":"status"}            -> {"event":"status","connections":N,"connecting":N,
+//                                  "clientAttempted":N,"clientOpened":N,"serverOpened":N}
 // Every connection is echoed (each byte received is written back) and reported as
 //   {"event":"connection","remotePublicKey":HEX,"initiator":bool}
 // and its close as {"event":"connection-closed","remotePublicKey":HEX}.
@@ -32,13 +40,18 @@ for (let i = 0; i < argv.length; i++) {
 const dht = new DHT({ bootstrap, host: '127.0.0.1', ephemeral: false, firewalled: false })
 const keyPair = DHT.keyPair(seed)
 const swarm = new Hyperswarm({ dht, keyPair })
+const sockets = new Map()
 swarm.on('connection', (socket, info) => {
   const remotePublicKey = hex(socket.remotePublicKey)
+  sockets.set(remotePublicKey, socket)
   out({ event: 'connection', remotePublicKey, initiator: socket.isInitiator })
   socket.on('error', () => {})
   socket.on('data', (d) => socket.write(d))
   socket.on('end', () => socket.end())
-  socket.on('close', () => out({ event: 'connection-closed', remotePublicKey }))
+  socket.on('close', () => {
+    if (sockets.get(remotePublicKey) === socket) sockets.delete(remotePublicKey)
+    out({ event: 'connection-closed', remotePublicKey })
+  })
 })
 
 await dht.ready()
@@ -50,9 +63,36 @@ lines.on('line', async (line) => {
   const op = JSON.parse(line)
   try {
     if (op.op === 'join') {
-      const discovery = swarm.join(Buffer.from(op.topic, 'hex'), { server: true, client: true })
+      const roles = { server: op.server !== false, client: op.client !== false }
+      const discovery = swarm.join(Buffer.from(op.topic, 'hex'), roles)
       await discovery.flushed()
       out({ event: 'flushed' })
+    } else if (op.op === 'leave') {
+      await swarm.leave(Buffer.from(op.topic, 'hex'))
+      out({ event: 'left' })
+    } else if (op.op === 'flush') {
+      const ok = await swarm.flush()
+      out({ event: 'flush', ok })
+    } else if (op.op === 'listen') {
+      await swarm.listen()
+      out({ event: 'listening' })
+    } else if (op.op === 'joinPeer') {
+      swarm.joinPeer(Buffer.from(op.publicKey, 'hex'))
+    } else if (op.op === 'leavePeer') {
+      swarm.leavePeer(Buffer.from(op.publicKey, 'hex'))
+    } else if (op.op === 'drop') {
+      const socket = sockets.get(op.remotePublicKey)
+      if (socket) socket.destroy()
+    } else if (op.op === 'status') {
+      const s = swarm.stats
+      out({
+        event: 'status',
+        connections: swarm.connections.size,
+        connecting: swarm.connecting,
+        clientAttempted: s.connects.client.attempted,
+        clientOpened: s.connects.client.opened,
+        serverOpened: s.connects.server.opened
+      })
     }
   } catch (err) {
     out({ event: 'error', message: String(err && err.message) })

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plures_hyperdht::KeyPair;
-use plures_hyperdht::driver::{HyperDhtNode, NodeConfig, Stream, testnet};
+use plures_hyperdht::driver::{HyperDhtNode, NodeConfig, testnet};
 use plures_replicate::sync::{Connection, SyncEngine, SyncEvent, SyncOptions, memory_source};
 use plures_replicate::{MemoryStore, ReplicaId, Role, SyncKey};
-use plures_swarm::{Swarm, SwarmConfig};
+use plures_swarm::{Swarm, SwarmConfig, SwarmStream};
 use rand_core::{OsRng, UnwrapErr};
 use serde_json::json;
 
@@ -50,18 +50,21 @@ async fn replica(
     let key_pair = KeyPair::generate(&mut UnwrapErr(OsRng));
     let config = SwarmConfig {
         refresh_interval: Duration::from_secs(2),
+        ..SwarmConfig::default()
     };
     let mut swarm = Swarm::new(Arc::clone(&node), key_pair.clone(), config)
         .await
         .map_err(|e| format!("replica {index}: listen: {e}"))?;
-    swarm.join(key.topic());
+    swarm
+        .join(key.topic())
+        .map_err(|e| format!("replica {index}: join: {e}"))?;
 
     let engine = SyncEngine::new(
         MemoryStore::new(),
         ReplicaId::generate(&mut UnwrapErr(OsRng)),
     )
     .map_err(|e| format!("replica {index}: {e}"))?;
-    let (dialer, source) = memory_source::<Stream>(key_pair.public_key());
+    let (dialer, source) = memory_source::<SwarmStream>(key_pair.public_key());
     let options = SyncOptions {
         key: Some(key.clone()),
         ..SyncOptions::default()
