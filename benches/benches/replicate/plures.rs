@@ -47,7 +47,7 @@ pub(crate) enum Kind {
 /// Either store, so one code path serves both.
 enum AnyStore {
     Mem(MemoryStore),
-    Redb(RedbStore, std::path::PathBuf),
+    Redb(Box<RedbStore>, std::path::PathBuf),
 }
 
 impl AnyStore {
@@ -60,7 +60,7 @@ impl AnyStore {
                 let _ = std::fs::remove_file(&path);
                 let mut s = RedbStore::open(&path).expect("open redb");
                 s.set_durable(durable);
-                Self::Redb(s, path)
+                Self::Redb(Box::new(s), path)
             }
         }
     }
@@ -92,6 +92,15 @@ impl Store for AnyStore {
         match self {
             Self::Mem(s) => s.apply(ops),
             Self::Redb(s, _) => s.apply(ops),
+        }
+    }
+    fn apply_packed(
+        &mut self,
+        batch: &plures_replicate::wire::PackedBatch,
+    ) -> Result<usize, plures_replicate::StoreError> {
+        match self {
+            Self::Mem(s) => s.apply_packed(batch),
+            Self::Redb(s, _) => s.apply_packed(batch),
         }
     }
     fn ops_since(

@@ -186,57 +186,60 @@ impl Record {
         action: &Action,
         removed: &mut dyn FnMut(Stamp, Option<&str>),
     ) -> bool {
-        match action {
-            Action::Delete => {
-                if self.tombstone.is_some_and(|t| t >= stamp) {
-                    return false;
-                }
-                if let Some(old) = self.tombstone.replace(stamp) {
-                    removed(old, None);
-                }
-                self.fields.retain(|name, reg| {
-                    let keep = reg.stamp > stamp;
-                    if !keep {
-                        removed(reg.stamp, Some(name));
-                    }
-                    keep
-                });
-                true
-            }
-            Action::Set { field, .. } | Action::Remove { field } => {
-                if self.tombstone.is_some_and(|t| t >= stamp) {
-                    return false;
-                }
-                let value = match action {
-                    Action::Set { value, .. } => Some(value),
-                    _ => None,
-                };
-                if let Some(old) = self.fields.get_mut(field.as_str()) {
-                    let wins = match stamp.cmp(&old.stamp) {
-                        std::cmp::Ordering::Greater => true,
-                        std::cmp::Ordering::Less => false,
-                        std::cmp::Ordering::Equal => {
-                            value_rank(value) > value_rank(old.value.as_ref())
-                        }
-                    };
-                    if !wins {
-                        return false;
-                    }
-                    removed(old.stamp, Some(field));
-                    old.stamp = stamp;
-                    old.value = value.cloned();
-                } else {
-                    self.fields.insert(
-                        field.clone(),
-                        Register {
-                            stamp,
-                            value: value.cloned(),
-                        },
-                    );
-                }
-                true
-            }
+        let value = match action {
+            Action::Set { value, .. } => Some(value),
+            _ => None,
+        };
+        self.merge_parts(stamp, action.field(), value, removed)
+    }
+
+    /// [`Record::merge_with`] with the action in parts: `field` is `None` for a delete,
+    /// `value` is `None` for a remove (and ignored for a delete).
+    pub(crate) fn merge_parts(
+        &mut self,
+        stamp: Stamp,
+        field: Option<&str>,
+        value: Option<&Value>,
+        removed: &mut dyn FnMut(Stamp, Option<&str>),
+    ) -> bool {
+        if self.tombstone.is_some_and(|t| t >= stamp) {
+            return false;
         }
+        let Some(field) = field else {
+            if let Some(old) = self.tombstone.replace(stamp) {
+                removed(old, None);
+            }
+            self.fields.retain(|name, reg| {
+                let keep = reg.stamp > stamp;
+                if !keep {
+                    removed(reg.stamp, Some(name));
+                }
+                keep
+            });
+            return true;
+        };
+        if let Some(old) = self.fields.get_mut(field) {
+            let wins = match stamp.cmp(&old.stamp) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => value_rank(value) > value_rank(old.value.as_ref()),
+            };
+            if !wins {
+                return false;
+            }
+            removed(old.stamp, Some(field));
+            old.stamp = stamp;
+            old.value = value.cloned();
+        } else {
+            self.fields.insert(
+                field.to_owned(),
+                Register {
+                    stamp,
+                    value: value.cloned(),
+                },
+            );
+        }
+        true
     }
 
     /// Merges another state of the same record into this one (the semilattice join).

@@ -71,10 +71,12 @@ use crate::error::StoreError;
 use crate::key::{Role, SyncKey};
 use crate::store::Store;
 use crate::wire::{
-    Batch, Hello, Link, Links, Message, PROTOCOL_VERSION, WireError, decode_message, split_frame,
+    Batch, Hello, Link, Links, Message, PROTOCOL_VERSION, PackedBatch, WireError, decode_message,
+    decode_packed, split_frame,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+mod batches;
 mod filter;
 mod links;
 
@@ -265,7 +267,7 @@ pub struct Session {
     inbuf: Vec<u8>,
     out: VecDeque<Message>,
     events: VecDeque<Event>,
-    applies: VecDeque<Batch>,
+    applies: VecDeque<PackedBatch>,
     peer: Option<Peer>,
     deadline: u64,
     closed: bool,
@@ -358,12 +360,17 @@ impl Session {
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e.into()),
             };
-            let msg = match decode_message(body) {
-                Ok(m) => m,
+            // OPS and SNAPSHOT (most frames) decode straight into the packed form.
+            let handled = match decode_packed(body) {
+                Ok(Some(batch)) => self.on_batch(now, batch),
+                Ok(None) => match decode_message(body) {
+                    Ok(m) => self.on_message(now, m),
+                    Err(e) => break Err(e.into()),
+                },
                 Err(e) => break Err(e.into()),
             };
             used_total += used;
-            if let Err(e) = self.on_message(now, msg) {
+            if let Err(e) = handled {
                 break Err(e);
             }
             if self.closed {
@@ -375,17 +382,18 @@ impl Session {
     }
 
     fn on_message(&mut self, now: u64, msg: Message) -> Result<(), Error> {
-        if let Message::Hello(h) = msg {
-            return self.on_hello(h);
-        }
+        let msg = match msg {
+            Message::Hello(h) => return self.on_hello(h),
+            Message::Ops(batch) | Message::Snapshot { batch, .. } => {
+                return self.on_batch(now, PackedBatch::from_batch(&batch));
+            }
+            other => other,
+        };
         if matches!(msg, Message::Unknown { .. }) {
             return Ok(());
         }
         let shares_msg = match &msg {
-            Message::VersionVector { collection, .. } | Message::Ops(Batch { collection, .. }) => {
-                self.shares(collection)
-            }
-            Message::Snapshot { batch, .. } => self.shares(&batch.collection),
+            Message::VersionVector { collection, .. } => self.shares(collection),
             Message::Synced { collection } => collection == ALL_SYNCED || self.shares(collection),
             _ => true,
         };
@@ -393,7 +401,6 @@ impl Session {
             Message::Links(l) => l.vectors.iter().map(|(c, _)| self.shares(c)).collect(),
             _ => Vec::new(),
         };
-        let max_ms = now.saturating_add(self.cfg.max_drift_ms);
         let Some(p) = self.peer.as_mut() else {
             return Err(violation("message before HELLO"));
         };
@@ -420,30 +427,7 @@ impl Session {
                     .credit
                     .saturating_add(i64::try_from(credit).unwrap_or(i64::MAX));
             }
-            Message::Ops(batch) | Message::Snapshot { batch, .. } => {
-                if !shares_msg {
-                    return Err(violation("batch of a collection not shared"));
-                }
-                if p.granted <= 0 {
-                    return Err(violation("batch beyond credit"));
-                }
-                if batch.seq != p.expect_seq {
-                    return Err(violation("batch out of sequence"));
-                }
-                if batch.ops.is_empty() {
-                    return Err(violation("empty batch"));
-                }
-                if batch.ops.iter().any(|op| op.stamp.hlc.ms() > max_ms) {
-                    return Err(violation("stamp too far in the future"));
-                }
-                p.granted -= i64::try_from(batch.ops.len()).unwrap_or(i64::MAX);
-                p.expect_seq += 1;
-                let has = p.has.entry(batch.collection.clone()).or_default();
-                for op in &batch.ops {
-                    has.observe(op.stamp);
-                }
-                self.applies.push_back(batch);
-            }
+            Message::Ops(_) | Message::Snapshot { .. } => {}
             Message::Synced { collection } => {
                 if !shares_msg || p.complete {
                     return Err(violation("unexpected SYNCED"));
@@ -551,12 +535,9 @@ impl Session {
     }
 
     /// The next batch to merge into the store; call [`Session::handle_applied`] after.
+    /// ([`Session::poll_apply_packed`] gives the same batches without building `Op`s.)
     pub fn poll_apply(&mut self) -> Option<Batch> {
-        let batch = self.applies.pop_front()?;
-        if let Some(p) = self.peer.as_mut() {
-            p.applying.push_back((batch.seq, batch.ops.len()));
-        }
-        Some(batch)
+        self.poll_apply_packed()?.to_batch().ok()
     }
 
     /// Batch `seq` (from [`Session::poll_apply`]) is merged: queue its ACK.

@@ -30,6 +30,7 @@
 use crate::clock::{Hlc, ReplicaId, Stamp};
 use crate::crdt::{Op, Record, VersionVector};
 use crate::error::StoreError;
+use crate::wire::PackedBatch;
 
 mod encoding;
 mod memory;
@@ -46,6 +47,16 @@ pub trait Store {
 
     /// Merges a batch atomically; returns how many operations changed the state.
     fn apply(&mut self, ops: &[Op]) -> Result<usize, StoreError>;
+
+    /// [`Store::apply`] for a batch as received from a peer, with each record id and field
+    /// name stored once ([`PackedBatch`]); the sync driver calls this. The default builds
+    /// the [`Op`]s and calls `apply`; a store can override it to merge without that.
+    fn apply_packed(&mut self, batch: &PackedBatch) -> Result<usize, StoreError> {
+        let ops = batch
+            .to_ops()
+            .map_err(|_| StoreError::Inconsistent("packed batch index out of range"))?;
+        self.apply(&ops)
+    }
 
     /// The winning operations of `collection` not covered by `since`, in ascending stamp
     /// order, at most `limit` of them except that operations sharing the last stamp are
@@ -116,5 +127,7 @@ fn start_after(since: &VersionVector, replica: &ReplicaId) -> Option<Hlc> {
     since.get(replica).next()
 }
 
+#[cfg(test)]
+mod redb_tests;
 #[cfg(test)]
 mod tests;

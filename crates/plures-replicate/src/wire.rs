@@ -44,8 +44,8 @@
 //! Decoding is total: any bytes give a message or a [`WireError`], never a panic, and no
 //! count makes the decoder reserve more entries than the input has bytes left.
 
-use crate::clock::{Hlc, ReplicaId, Stamp};
-use crate::codec::{get_hlc, get_json, get_str, put_hlc, put_json};
+use crate::clock::{ReplicaId, Stamp};
+use crate::codec::{get_hlc, get_str, put_hlc, put_json};
 use crate::crdt::{Action, Op, VersionVector};
 use plures_compact::{Decode, DecodeError, Decoder, Encode, EncodeError, Encoder, Sink};
 use serde_json::Value;
@@ -196,9 +196,37 @@ const VALUE_FALSE: u8 = 0x20;
 const VALUE_TRUE: u8 = 0x30;
 
 /// Index of `key` in a table being built, adding it if new.
+/// A fast, unkeyed hash (FxHash's multiply-rotate) for the encoder's per-batch tables:
+/// their keys come from the local store and their size is bounded by the batch, so the
+/// keyed SipHash's flood resistance buys nothing there, while it cost a fifth of the
+/// sender's instructions.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 fn intern<'a>(
     table: &mut Vec<&'a str>,
-    index: &mut HashMap<&'a str, usize>,
+    index: &mut FastMap<&'a str, usize>,
     key: &'a str,
 ) -> usize {
     *index.entry(key).or_insert_with(|| {
@@ -226,8 +254,8 @@ impl Batch {
     fn encode_body<S: Sink>(&self, s: &mut S) {
         let mut replicas: Vec<ReplicaId> = Vec::new();
         let mut fields: Vec<&str> = Vec::new();
-        let mut field_ix = HashMap::new();
-        let mut replica_ix: HashMap<ReplicaId, usize> = HashMap::new();
+        let mut field_ix = FastMap::default();
+        let mut replica_ix: FastMap<ReplicaId, usize> = FastMap::default();
         for op in &self.ops {
             replica_ix.entry(op.stamp.replica).or_insert_with(|| {
                 replicas.push(op.stamp.replica);
@@ -248,7 +276,8 @@ impl Batch {
             s.string(f);
         }
         s.uint_usize(self.ops.len());
-        let mut id_ix: HashMap<&str, usize> = HashMap::new();
+        let mut id_ix: FastMap<&str, usize> =
+            FastMap::with_capacity_and_hasher(self.ops.len().min(1 << 12), Default::default());
         let (mut prev_ms, mut prev_counter) = (0u64, 0u16);
         let mut prev_replica: Option<ReplicaId> = None;
         for op in &self.ops {
@@ -301,77 +330,9 @@ impl Batch {
     }
 
     fn decode_body(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        let seq = d.uint()?;
-        let collection = get_str(d)?.to_owned();
-        let n = bounded_len(d, 16)?;
-        let mut replicas = Vec::with_capacity(n);
-        for _ in 0..n {
-            replicas.push(ReplicaId(d.fixed()?));
-        }
-        let fields = string_table(d)?;
-        let n = bounded_len(d, 4)?;
-        let mut ops = Vec::with_capacity(n);
-        let mut ids: Vec<String> = Vec::new();
-        let (mut ms, mut counter) = (0u64, 0u16);
-        let mut replica: Option<ReplicaId> = None;
-        for _ in 0..n {
-            let kind = d.u8()?;
-            if kind & !(OP_ACTION | OP_NEW_REPLICA | OP_NEW_ID | OP_VALUE) != 0 {
-                return Err(DecodeError::Invalid("operation kind"));
-            }
-            if kind & OP_NEW_REPLICA != 0 {
-                replica = Some(*pick(&replicas, d.uint_usize()?, "replica index")?);
-            }
-            let replica = replica.ok_or(DecodeError::Invalid("first op names no replica"))?;
-            let id = if kind & OP_NEW_ID != 0 {
-                ids.push(get_str(d)?.to_owned());
-                ids.last().cloned().unwrap_or_default()
-            } else {
-                pick(&ids, d.uint_usize()?, "record id index")?.clone()
-            };
-            let delta = d.int()?;
-            ms = ms
-                .checked_add_signed(delta)
-                .filter(|m| *m <= Hlc::MAX_MS)
-                .ok_or(DecodeError::Invalid("stamp milliseconds"))?;
-            let c = if delta == 0 {
-                i64::from(counter).checked_add(d.int()?)
-            } else {
-                i64::try_from(d.uint()?).ok()
-            };
-            counter = c
-                .and_then(|c| u16::try_from(c).ok())
-                .ok_or(DecodeError::Invalid("stamp counter"))?;
-            let hlc = Hlc::new(ms, counter).ok_or(DecodeError::Invalid("stamp"))?;
-            let action = match kind & OP_ACTION {
-                OP_SET => {
-                    let field = pick(&fields, d.uint_usize()?, "field index")?.clone();
-                    let value = match kind & OP_VALUE {
-                        VALUE_UINT => Value::from(d.uint()?),
-                        VALUE_FALSE => Value::Bool(false),
-                        VALUE_TRUE => Value::Bool(true),
-                        _ => get_json(d)?,
-                    };
-                    Action::Set { field, value }
-                }
-                OP_REMOVE if kind & OP_VALUE == VALUE_JSON => Action::Remove {
-                    field: pick(&fields, d.uint_usize()?, "field index")?.clone(),
-                },
-                OP_DELETE if kind & OP_VALUE == VALUE_JSON => Action::Delete,
-                _ => return Err(DecodeError::Invalid("operation kind")),
-            };
-            ops.push(Op {
-                collection: collection.clone(),
-                id,
-                stamp: Stamp::new(hlc, replica),
-                action,
-            });
-        }
-        Ok(Self {
-            seq,
-            collection,
-            ops,
-        })
+        PackedBatch::decode_body(d)?
+            .to_batch()
+            .map_err(|_| DecodeError::Invalid("table index"))
     }
 }
 
@@ -430,11 +391,19 @@ impl Message {
 
     /// The message as one frame: length prefix, type and fields.
     pub fn to_frame(&self) -> Result<Vec<u8>, WireError> {
-        let len = self.encoded_len();
-        let mut e = Encoder::with_capacity(len + 9);
-        e.uint_usize(len);
+        // One encoding pass (a size pass first would run OPS' interning twice): the body
+        // goes after room for the longest length prefix, which is then moved up to it.
+        const ROOM: usize = 9;
+        let mut e = Encoder::from_vec(vec![0; ROOM]);
         self.encode(&mut e);
-        Ok(e.finish()?)
+        let mut buf = e.finish()?;
+        let mut prefix = Encoder::with_capacity(ROOM);
+        prefix.uint_usize(buf.len() - ROOM);
+        let prefix = prefix.finish()?;
+        let start = ROOM - prefix.len();
+        buf[start..ROOM].copy_from_slice(&prefix);
+        buf.drain(..start);
+        Ok(buf)
     }
 }
 
@@ -600,6 +569,9 @@ pub fn split_frame(buf: &[u8]) -> Result<Option<(&[u8], usize)>, WireError> {
 pub fn decode_message(body: &[u8]) -> Result<Message, WireError> {
     Ok(Message::from_bytes(body)?)
 }
+
+mod packed;
+pub use packed::{BadIndex, PackedAction, PackedBatch, PackedOp, decode_packed};
 
 #[cfg(test)]
 mod tests;

@@ -11,8 +11,10 @@
 
 use super::{IndexEntry, Store, scan_replica, select, start_after};
 use crate::clock::{ReplicaId, Stamp};
-use crate::crdt::{Op, Record, VersionVector};
+use crate::crdt::{Action, Op, Record, VersionVector};
 use crate::error::StoreError;
+use crate::wire::PackedBatch;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -145,15 +147,37 @@ impl Collection {
     }
 
     fn apply(&mut self, op: &Op) -> bool {
-        self.vv.observe(op.stamp);
         let rec = self.record_no(&op.id);
         let slot = self.slot_no(op.action.field());
-        let Self { records, index, .. } = self;
+        let value = match &op.action {
+            Action::Set { value, .. } => Some(value),
+            _ => None,
+        };
+        self.apply_parts(op.stamp, rec, slot, value)
+    }
+
+    /// Merges one operation on interned record `rec`, slot `slot` (`value`: see
+    /// [`Record::merge_parts`]).
+    fn apply_parts(&mut self, stamp: Stamp, rec: u32, slot: u32, value: Option<&Value>) -> bool {
+        self.vv.observe(stamp);
+        let Self {
+            records,
+            index,
+            field_names,
+            ..
+        } = self;
+        let field = match slot {
+            TOMBSTONE => None,
+            n => match field_names.get(n as usize - 1) {
+                Some(name) => Some(name.as_ref()),
+                None => return false,
+            },
+        };
         let Some((_, record)) = records.get_mut(rec as usize) else {
             return false;
         };
         let mut compact = false;
-        let added = record.merge_with(op.stamp, &op.action, &mut |old, _| {
+        let added = record.merge_parts(stamp, field, value, &mut |old, _| {
             // The old winner's log entry becomes stale.
             if let Some(log) = index.get_mut(&old.replica) {
                 log.stale += 1;
@@ -162,9 +186,9 @@ impl Collection {
         });
         if added {
             index
-                .entry(op.stamp.replica)
+                .entry(stamp.replica)
                 .or_default()
-                .add((op.stamp.hlc.as_u64(), rec, slot));
+                .add((stamp.hlc.as_u64(), rec, slot));
         }
         if compact {
             self.compact();
@@ -232,6 +256,36 @@ impl Store for MemoryStore {
                 changed += usize::from(coll.apply(op));
             }
             i += run;
+        }
+        Ok(changed)
+    }
+
+    fn apply_packed(&mut self, batch: &PackedBatch) -> Result<usize, StoreError> {
+        const BAD: StoreError = StoreError::Inconsistent("packed batch index out of range");
+        let coll = match self.collections.get_mut(batch.collection.as_str()) {
+            Some(c) => c,
+            None => self
+                .collections
+                .entry(batch.collection.clone())
+                .or_default(),
+        };
+        // Interned on first use, in operation order (as `apply` would).
+        let mut recs: Vec<Option<u32>> = vec![None; batch.ids.len()];
+        let mut slots: Vec<Option<u32>> = vec![None; batch.fields.len()];
+        let mut changed = 0;
+        for op in &batch.ops {
+            let rec = match recs.get_mut(op.id as usize).ok_or(BAD)? {
+                Some(n) => *n,
+                none => *none.insert(coll.record_no(batch.id(op).map_err(|_| BAD)?)),
+            };
+            let slot = match op.action.field() {
+                None => TOMBSTONE,
+                Some(f) => match slots.get_mut(f as usize).ok_or(BAD)? {
+                    Some(n) => *n,
+                    none => *none.insert(coll.slot_no(Some(batch.field(f).map_err(|_| BAD)?))),
+                },
+            };
+            changed += usize::from(coll.apply_parts(op.stamp, rec, slot, op.action.value()));
         }
         Ok(changed)
     }

@@ -1,46 +1,46 @@
-//! The default [`Store`]: one crash-safe `redb` file.
+//! The default [`Store`]: one crash-safe `redb` file with integer keys.
 //!
-//! Tables:
-//!
-//! - `records`: `(collection, id)` → the record's winners ([`encoding`](super::encoding)).
-//! - `winners`: `(collection, replica, hlc, id, field)` → `()`, one row per winning operation
-//!   (`field` is `None` for a tombstone), so [`Store::ops_since`] is a range scan per replica.
-//! - `versions`: `(collection, replica)` → greatest HLC seen.
-//! - `meta`: name → bytes, the store's own settings (e.g. the sync key), not replicated.
+//! Collection, field and replica names are interned to integers (the `names` table) and
+//! records are numbered per collection, so every other table is keyed by fixed-width
+//! integer tuples (see [`layout`]). Winning operations live in one `log` table keyed by
+//! stamp, and an in-memory index (record ids, and per record the stamp of each winner)
+//! says which rows are live, so a field write appends one row and reads nothing. The index
+//! and the version vectors are rebuilt from the file on open; version vectors are written
+//! once per transaction.
 //!
 //! Each [`Store::apply`] is one redb write transaction: redb's copy-on-write commit makes
-//! the batch all-or-nothing across crashes.
+//! the batch all-or-nothing across crashes. A file of the first layout (a `records` table
+//! of encoded records) is converted on open, in one transaction.
 
-use super::encoding::decode_record;
 use super::{IndexEntry, Store, scan_replica, select, start_after};
-use crate::clock::{Hlc, ReplicaId, Stamp};
-use crate::crdt::{Op, Record, Slot, VersionVector};
+use crate::clock::{Hlc, Stamp};
+use crate::crdt::{Action, Op, Record, VersionVector};
 use crate::error::StoreError;
-use plures_compact::Encode;
-use redb::{Database, Durability, ReadableTable, TableDefinition};
-use std::collections::BTreeMap;
+use crate::wire::PackedBatch;
+use layout::{IDS, Interner, LOG, META, NAMES, State, TOMBSTONE, VERSIONS, W, stamp_of};
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
+use std::cmp::Ordering;
 use std::path::Path;
 
-type WinnerKey<'a> = (&'a str, [u8; 16], u64, &'a str, Option<&'a str>);
-
-const RECORDS: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("records");
-const WINNERS: TableDefinition<'_, WinnerKey<'_>, ()> = TableDefinition::new("winners");
-const VERSIONS: TableDefinition<'_, (&str, [u8; 16]), u64> = TableDefinition::new("versions");
-const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+mod layout;
+mod legacy;
 
 /// A [`Store`] in one `redb` database file.
 pub struct RedbStore {
-    db: Database,
+    pub(super) db: Database,
+    state: State,
     durable: bool,
     /// Non-durable commits since the last durable one.
     lazy_commits: u32,
     /// Operations applied by those commits.
     lazy_ops: usize,
+    /// Scratch buffer for register rows.
+    buf: Vec<u8>,
 }
 
 /// With durability off, every this many commits one is made durable anyway: redb frees the
 /// pages a commit replaces only at a durable commit, so without it the file and the page
-/// cache grow with every write (about 65 kB per single-field write).
+/// cache grow with every write.
 pub(crate) const LAZY_COMMITS_PER_SYNC: u32 = 256;
 
 /// With durability off, a commit is also made durable once the non-durable ones since the
@@ -56,11 +56,118 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
-fn slot_field(slot: &Slot) -> Option<&str> {
-    match slot {
-        Slot::Tombstone => None,
-        Slot::Field(f) => Some(f),
+/// A collection's stale `log` rows are swept once there are more than this and than its
+/// live rows (tiny in unit tests, so that the model tests sweep often).
+const SWEEP_MIN_STALE: usize = if cfg!(test) { 4 } else { 1 << 14 };
+
+/// While sweeping, each transaction scans this many `log` rows per operation it applied
+/// (plus [`SWEEP_MIN_ROWS`]), from where the last one stopped: stale rows are removed a
+/// contiguous stretch at a time, so a transaction dirties few pages for it. A pass over
+/// the whole table (or one `retain`) rewrites every page of it in one transaction, which
+/// cost more than the writes it cleaned up after.
+const SWEEP_ROWS_PER_OP: usize = 4;
+const SWEEP_MIN_ROWS: usize = 64;
+
+/// Carries a decoded action through [`select`] (which orders by stamp and place, unique
+/// per row, so this never decides an order).
+struct Carry(Action);
+
+/// An `ops_since` candidate: stamp, record, slot and the operation.
+type Candidate = IndexEntry<(u32, u32, Carry)>;
+
+impl PartialEq for Carry {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
+}
+impl Eq for Carry {}
+impl PartialOrd for Carry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Carry {
+    fn cmp(&self, _: &Self) -> Ordering {
+        Ordering::Equal
+    }
+}
+
+/// One operation in borrowed parts, from an [`Op`] or a [`PackedBatch`].
+pub(super) struct Part<'a> {
+    collection: &'a str,
+    id: &'a str,
+    stamp: Stamp,
+    /// `None`: a delete.
+    field: Option<&'a str>,
+    /// `None`: a remove (or a delete).
+    value: Option<&'a serde_json::Value>,
+}
+
+/// The parts of each of `ops`.
+pub(super) fn parts(ops: &[Op]) -> impl Iterator<Item = Result<Part<'_>, StoreError>> {
+    ops.iter().map(|op| {
+        Ok(Part {
+            collection: &op.collection,
+            id: &op.id,
+            stamp: op.stamp,
+            field: op.action.field(),
+            value: match &op.action {
+                Action::Set { value, .. } => Some(value),
+                _ => None,
+            },
+        })
+    })
+}
+
+/// The parts of each operation of `batch`.
+fn packed_parts(batch: &PackedBatch) -> impl Iterator<Item = Result<Part<'_>, StoreError>> {
+    const BAD: StoreError = StoreError::Inconsistent("packed batch index out of range");
+    batch.ops.iter().map(|op| {
+        Ok(Part {
+            collection: &batch.collection,
+            id: batch.id(op).map_err(|_| BAD)?,
+            stamp: op.stamp,
+            field: match op.action.field() {
+                Some(f) => Some(batch.field(f).map_err(|_| BAD)?),
+                None => None,
+            },
+            value: op.action.value(),
+        })
+    })
+}
+
+/// Scans up to `budget` rows of collection `c`'s `log` from its sweep cursor, removes the
+/// stale ones, and moves the cursor on (back to the start after the last row).
+fn sweep(
+    log: &mut redb::Table<'_, layout::LogKey, &'static [u8]>,
+    c: u32,
+    coll: &mut layout::Coll,
+    budget: usize,
+) -> Result<(), StoreError> {
+    let start = coll.cursor.unwrap_or((c, 0, 0, 0, 0));
+    let mut stale = Vec::new();
+    let mut next = None;
+    for (scanned, row) in log
+        .range(start..=(c, u32::MAX, u64::MAX, u32::MAX, u32::MAX))?
+        .enumerate()
+    {
+        let (key, _) = row?;
+        let key = key.value();
+        if scanned == budget {
+            next = Some(key);
+            break;
+        }
+        let (_, rno, hlc, rec, slot) = key;
+        if !coll.is_live(rno, hlc, rec, slot) {
+            stale.push(key);
+        }
+    }
+    for key in &stale {
+        log.remove(key)?;
+    }
+    coll.rows -= stale.len();
+    coll.cursor = next;
+    Ok(())
 }
 
 impl RedbStore {
@@ -79,17 +186,36 @@ impl RedbStore {
 
     fn init(db: Database) -> Result<Self, StoreError> {
         let txn = db.begin_write()?;
-        txn.open_table(RECORDS)?;
-        txn.open_table(WINNERS)?;
+        txn.open_table(NAMES)?;
+        txn.open_table(IDS)?;
+        txn.open_table(LOG)?;
         txn.open_table(VERSIONS)?;
         txn.open_table(META)?;
+        let old = legacy::take(&txn)?;
         txn.commit()?;
-        Ok(Self {
+        let state = State::load(&db.begin_read()?)?;
+        let mut store = Self {
             db,
+            state,
             durable: true,
             lazy_commits: 0,
             lazy_ops: 0,
-        })
+            buf: Vec::new(),
+        };
+        if let Some(old) = old {
+            store.convert(old)?;
+        }
+        Ok(store)
+    }
+
+    /// Moves the contents of a first-layout file into the current tables.
+    fn convert(&mut self, old: legacy::Legacy) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        let result = self
+            .apply_in(&txn, parts(&old.ops))
+            .and_then(|_| self.merge_versions(&txn, &old.versions))
+            .and_then(|()| legacy::drop_tables(&txn));
+        self.finish(txn, result, &mut || {}).map(|_| ())
     }
 
     /// Whether commits are flushed to disk before [`Store::apply`] returns (the default).
@@ -111,10 +237,20 @@ impl RedbStore {
         ops: &[Op],
         before_commit: &mut dyn FnMut(),
     ) -> Result<usize, StoreError> {
+        self.transact(ops.len(), parts(ops), before_commit)
+    }
+
+    /// Applies `n` operations in one transaction (see [`Store::apply`]).
+    fn transact<'a>(
+        &mut self,
+        n: usize,
+        ops: impl IntoIterator<Item = Result<Part<'a>, StoreError>>,
+        before_commit: &mut dyn FnMut(),
+    ) -> Result<usize, StoreError> {
         let mut txn = self.db.begin_write()?;
         if !self.durable {
             self.lazy_commits += 1;
-            self.lazy_ops = self.lazy_ops.saturating_add(ops.len());
+            self.lazy_ops = self.lazy_ops.saturating_add(n);
             if self.lazy_commits >= LAZY_COMMITS_PER_SYNC || self.lazy_ops >= LAZY_OPS_PER_SYNC {
                 self.lazy_commits = 0;
                 self.lazy_ops = 0;
@@ -122,79 +258,226 @@ impl RedbStore {
                 txn.set_durability(Durability::None);
             }
         }
+        let result = self.apply_in(&txn, ops);
+        self.finish(txn, result, before_commit)
+    }
+
+    /// Commits `txn` if `result` is `Ok`; otherwise (or if the commit fails) drops it and
+    /// rebuilds the in-memory state, which the transaction may have changed.
+    pub(super) fn finish<T>(
+        &mut self,
+        txn: WriteTransaction,
+        result: Result<T, StoreError>,
+        before_commit: &mut dyn FnMut(),
+    ) -> Result<T, StoreError> {
+        let result = result.and_then(|v| {
+            before_commit();
+            txn.commit()?;
+            Ok(v)
+        });
+        if result.is_err() {
+            self.state = State::load(&self.db.begin_read()?)?;
+        }
+        result
+    }
+
+    /// Merges `ops` inside `txn`, updating the in-memory state.
+    pub(super) fn apply_in<'a>(
+        &mut self,
+        txn: &WriteTransaction,
+        ops: impl IntoIterator<Item = Result<Part<'a>, StoreError>>,
+    ) -> Result<usize, StoreError> {
+        let mut log = txn.open_table(LOG)?;
+        let mut int = Interner {
+            state: &mut self.state,
+            names: txn.open_table(NAMES)?,
+            ids: txn.open_table(IDS)?,
+        };
+        let buf = &mut self.buf;
+        let mut dirty: Vec<(u32, u32)> = Vec::new();
+        let mut touched: Vec<u32> = Vec::new();
         let mut changed = 0;
-        {
-            let mut records = txn.open_table(RECORDS)?;
-            let mut winners = txn.open_table(WINNERS)?;
-            let mut versions = txn.open_table(VERSIONS)?;
-            let mut touched: BTreeMap<(&str, &str), Record> = BTreeMap::new();
-            let mut seen: BTreeMap<(&str, ReplicaId), Hlc> = BTreeMap::new();
-            for op in ops {
-                let key = (op.collection.as_str(), op.id.as_str());
-                let record = match touched.entry(key) {
-                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        let stored = match records.get(key)? {
-                            Some(bytes) => decode_record(bytes.value())?,
-                            None => Record::new(),
-                        };
-                        e.insert(stored)
+        let mut last: Option<(&str, u32)> = None;
+        let mut n = 0usize;
+        for op in ops {
+            let op = op?;
+            n += 1;
+            let c = match last {
+                Some((name, c)) if name == op.collection => c,
+                _ => {
+                    let c = int.collection(op.collection)?;
+                    last = Some((op.collection, c));
+                    if !touched.contains(&c) {
+                        touched.push(c);
                     }
-                };
-                let hlc = seen.entry((key.0, op.stamp.replica)).or_insert(Hlc::ZERO);
-                *hlc = (*hlc).max(op.stamp.hlc);
-                let effect = record.merge(op.stamp, &op.action);
-                for (stamp, slot) in &effect.removed {
-                    winners.remove((
-                        key.0,
-                        stamp.replica.0,
-                        stamp.hlc.as_u64(),
-                        key.1,
-                        slot_field(slot),
-                    ))?;
+                    c
                 }
-                if let Some((stamp, slot)) = &effect.added {
-                    winners.insert(
-                        (
-                            key.0,
-                            stamp.replica.0,
-                            stamp.hlc.as_u64(),
-                            key.1,
-                            slot_field(slot),
-                        ),
-                        (),
-                    )?;
-                    changed += 1;
+            };
+            let rec = int.record(c, op.id)?;
+            let slot = int.slot(op.field)?;
+            let rno = int.replica(op.stamp.replica)?;
+            let state = &mut *int.state;
+            let replicas = &state.replicas.names;
+            let coll = &mut state.colls[c as usize];
+            if coll.vv.observe(op.stamp) && !dirty.contains(&(c, rno)) {
+                dirty.push((c, rno));
+            }
+            let r = &mut coll.recs[rec as usize];
+            if let Some(t) = r.tomb
+                && stamp_of(replicas, t)? >= op.stamp
+            {
+                continue;
+            }
+            let new = W {
+                hlc: op.stamp.hlc.as_u64(),
+                rno,
+            };
+            match op.field {
+                None => {
+                    let mut gone = usize::from(r.tomb.is_some());
+                    r.tomb = Some(new);
+                    let before = r.fields.len();
+                    let mut err = None;
+                    r.fields.retain(|f| match stamp_of(replicas, f.1) {
+                        Ok(s) => s > op.stamp,
+                        Err(e) => {
+                            err = Some(e);
+                            true
+                        }
+                    });
+                    if let Some(e) = err {
+                        return Err(e);
+                    }
+                    gone += before - r.fields.len();
+                    coll.live = coll.live + 1 - gone;
+                    buf.clear();
+                }
+                Some(_) => {
+                    let value = op.value;
+                    layout::encode_value(buf, value)?;
+                    match r.fields.iter().position(|f| f.0 == slot) {
+                        Some(at) => {
+                            let old = r.fields[at].1;
+                            let wins = match op.stamp.cmp(&stamp_of(replicas, old)?) {
+                                Ordering::Greater => true,
+                                Ordering::Less => false,
+                                Ordering::Equal => {
+                                    // Same stamp, same row: the greater JSON text wins.
+                                    let held =
+                                        layout::get_value(&log, (c, rno, new.hlc, rec, slot))?;
+                                    layout::value_text(buf)? > layout::value_text(&held)?
+                                }
+                            };
+                            if !wins {
+                                continue;
+                            }
+                            r.fields[at].1 = new;
+                        }
+                        None => {
+                            r.fields.push((slot, new));
+                            coll.live += 1;
+                        }
+                    }
                 }
             }
-            for (key, record) in &touched {
-                records.insert(*key, record.to_bytes()?.as_slice())?;
+            if log
+                .insert((c, rno, new.hlc, rec, slot), buf.as_slice())?
+                .is_none()
+            {
+                coll.rows += 1;
             }
-            for ((coll, replica), hlc) in seen {
-                let old = versions.get((coll, replica.0))?.map(|v| v.value());
-                if old.is_none_or(|o| o < hlc.as_u64()) {
-                    versions.insert((coll, replica.0), hlc.as_u64())?;
+            changed += 1;
+        }
+        for c in touched {
+            let coll = &mut self.state.colls[c as usize];
+            let stale = coll.rows - coll.live;
+            if stale > SWEEP_MIN_STALE && stale > coll.live {
+                let budget = n.saturating_mul(SWEEP_ROWS_PER_OP) + SWEEP_MIN_ROWS;
+                sweep(&mut log, c, coll, budget)?;
+            }
+        }
+        let mut versions = txn.open_table(VERSIONS)?;
+        for (c, rno) in dirty {
+            let replica = self.state.replica(rno)?;
+            let hlc = self.state.colls[c as usize].vv.get(&replica);
+            versions.insert((c, rno), hlc.as_u64())?;
+        }
+        Ok(changed)
+    }
+
+    /// Raises the stored version vectors to at least `vvs` (collection name → vector).
+    fn merge_versions(
+        &mut self,
+        txn: &WriteTransaction,
+        vvs: &[(String, VersionVector)],
+    ) -> Result<(), StoreError> {
+        let mut versions = txn.open_table(VERSIONS)?;
+        let mut int = Interner {
+            state: &mut self.state,
+            names: txn.open_table(NAMES)?,
+            ids: txn.open_table(IDS)?,
+        };
+        for (name, vv) in vvs {
+            let c = int.collection(name)?;
+            for (r, h) in vv.iter() {
+                let rno = int.replica(r)?;
+                if int.state.colls[c as usize].vv.observe(Stamp::new(h, r)) {
+                    versions.insert((c, rno), h.as_u64())?;
                 }
             }
         }
-        before_commit();
-        txn.commit()?;
-        Ok(changed)
+        Ok(())
+    }
+
+    /// The operation held in `slot` with `log` value `bytes`.
+    fn action_of(&self, slot: u32, bytes: &[u8]) -> Result<Action, StoreError> {
+        if slot == TOMBSTONE {
+            return Ok(Action::Delete);
+        }
+        let field = self.state.slot_name(slot)?.to_owned();
+        Ok(match layout::value_text(bytes)? {
+            None => Action::Remove { field },
+            Some(text) => Action::Set {
+                field,
+                value: serde_json::from_slice(text).map_err(|_| layout::corrupt("json value"))?,
+            },
+        })
     }
 }
 
 impl Store for RedbStore {
     fn get(&self, collection: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let Some(c) = self.state.collection(collection) else {
+            return Ok(None);
+        };
+        let coll = &self.state.colls[c as usize];
+        let Some((rec, r)) = coll
+            .ids
+            .get(id)
+            .and_then(|&n| Some((n, coll.recs.get(n as usize)?)))
+        else {
+            return Ok(None);
+        };
         let txn = self.db.begin_read()?;
-        let records = txn.open_table(RECORDS)?;
-        match records.get((collection, id))? {
-            Some(bytes) => Ok(Some(decode_record(bytes.value())?)),
-            None => Ok(None),
+        let log = txn.open_table(LOG)?;
+        let replicas = &self.state.replicas.names;
+        let mut record = Record::new();
+        if let Some(t) = r.tomb {
+            record.merge(stamp_of(replicas, t)?, &Action::Delete);
         }
+        for &(slot, w) in &r.fields {
+            let bytes = layout::get_value(&log, (c, w.rno, w.hlc, rec, slot))?;
+            record.merge(stamp_of(replicas, w)?, &self.action_of(slot, &bytes)?);
+        }
+        Ok((!record.is_empty()).then_some(record))
     }
 
     fn apply(&mut self, ops: &[Op]) -> Result<usize, StoreError> {
         self.apply_with(ops, &mut || {})
+    }
+
+    fn apply_packed(&mut self, batch: &PackedBatch) -> Result<usize, StoreError> {
+        self.transact(batch.ops.len(), packed_parts(batch), &mut || {})
     }
 
     fn ops_since(
@@ -203,85 +486,73 @@ impl Store for RedbStore {
         since: &VersionVector,
         limit: usize,
     ) -> Result<Vec<Op>, StoreError> {
+        let Some(c) = self.state.collection(collection) else {
+            return Ok(Vec::new());
+        };
+        let coll = &self.state.colls[c as usize];
         let txn = self.db.begin_read()?;
-        let records = txn.open_table(RECORDS)?;
-        let winners = txn.open_table(WINNERS)?;
-        let mut entries: Vec<IndexEntry<(String, Slot)>> = Vec::new();
-        for (replica, _) in self.version_vector(collection)?.iter() {
+        let log = txn.open_table(LOG)?;
+        let mut entries: Vec<Candidate> = Vec::new();
+        for (replica, _) in coll.vv.iter() {
             let Some(from) = start_after(since, &replica) else {
                 continue;
             };
-            let start: WinnerKey<'_> = (collection, replica.0, from.as_u64(), "", None);
-            let iter = winners
-                .range(start..)?
-                .map(
-                    |row| -> Result<Option<IndexEntry<(String, Slot)>>, StoreError> {
-                        let (key, _) = row?;
-                        let (coll, r, hlc, id, field) = key.value();
-                        if coll != collection || r != replica.0 {
-                            return Ok(None);
-                        }
-                        let slot = match field {
-                            None => Slot::Tombstone,
-                            Some(f) => Slot::Field(f.to_owned()),
-                        };
-                        Ok(Some((
-                            Stamp::new(Hlc::from_u64(hlc), ReplicaId(r)),
-                            (id.to_owned(), slot),
-                        )))
-                    },
-                )
-                .map_while(|e| e.transpose());
+            let Some(&rno) = self.state.replicas.numbers.get(&replica) else {
+                continue;
+            };
+            let range = (c, rno, from.as_u64(), 0, 0)..=(c, rno, u64::MAX, u32::MAX, u32::MAX);
+            let iter = log
+                .range(range)?
+                .map(|row| -> Result<Option<Candidate>, StoreError> {
+                    let (key, value) = row?;
+                    let (_, _, hlc, rec, slot) = key.value();
+                    if !coll.is_live(rno, hlc, rec, slot) {
+                        return Ok(None);
+                    }
+                    let action = self.action_of(slot, value.value())?;
+                    let stamp = Stamp::new(Hlc::from_u64(hlc), replica);
+                    Ok(Some((stamp, (rec, slot, Carry(action)))))
+                })
+                .filter_map(Result::transpose);
             scan_replica(iter, limit, &mut entries)?;
         }
-        let mut cache: BTreeMap<String, Record> = BTreeMap::new();
-        let mut out = Vec::new();
-        for (stamp, (id, slot)) in select(entries, limit) {
-            if !cache.contains_key(&id) {
-                let record = records
-                    .get((collection, id.as_str()))?
-                    .ok_or(StoreError::Inconsistent("winner of a missing record"))?;
-                cache.insert(id.clone(), decode_record(record.value())?);
-            }
-            let action = cache
-                .get(&id)
-                .and_then(|r| r.action_at(stamp, &slot))
-                .ok_or(StoreError::Inconsistent(
-                    "winner index out of step with records",
-                ))?;
-            out.push(Op {
-                collection: collection.to_owned(),
-                id,
-                stamp,
-                action,
-            });
-        }
-        Ok(out)
+        select(entries, limit)
+            .into_iter()
+            .map(|(stamp, (rec, _, Carry(action)))| {
+                let id = coll
+                    .names
+                    .get(rec as usize)
+                    .ok_or(StoreError::Inconsistent("winner of an unnamed record"))?;
+                Ok(Op {
+                    collection: collection.to_owned(),
+                    id: id.to_string(),
+                    stamp,
+                    action,
+                })
+            })
+            .collect()
     }
 
     fn version_vector(&self, collection: &str) -> Result<VersionVector, StoreError> {
-        let txn = self.db.begin_read()?;
-        let versions = txn.open_table(VERSIONS)?;
-        let mut vv = VersionVector::new();
-        for row in versions.range((collection, [0u8; 16])..=(collection, [0xffu8; 16]))? {
-            let (key, hlc) = row?;
-            let (_, r) = key.value();
-            vv.observe(Stamp::new(Hlc::from_u64(hlc.value()), ReplicaId(r)));
-        }
-        Ok(vv)
+        Ok(self
+            .state
+            .collection(collection)
+            .and_then(|c| self.state.colls.get(c as usize))
+            .map(|coll| coll.vv.clone())
+            .unwrap_or_default())
     }
 
     fn collections(&self) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let versions = txn.open_table(VERSIONS)?;
-        let mut out: Vec<String> = Vec::new();
-        for row in versions.iter()? {
-            let (key, _) = row?;
-            let (coll, _) = key.value();
-            if out.last().is_none_or(|l| l != coll) {
-                out.push(coll.to_owned());
-            }
-        }
+        let mut out: Vec<String> = self
+            .state
+            .collections
+            .names
+            .iter()
+            .zip(&self.state.colls)
+            .filter(|(_, coll)| !coll.vv.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        out.sort_unstable();
         Ok(out)
     }
 

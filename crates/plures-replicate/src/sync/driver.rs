@@ -29,8 +29,8 @@ struct Pump<'a, S> {
 impl<S: Store + Send + 'static> Pump<'_, S> {
     fn drain(&mut self, session: &mut Session) -> Result<(), session::Error> {
         loop {
-            while let Some(batch) = session.poll_apply() {
-                lock(&self.shared.store).apply(&batch.ops)?;
+            while let Some(batch) = session.poll_apply_packed() {
+                lock(&self.shared.store).apply_packed(&batch)?;
                 if let Some(max) = batch.ops.iter().map(|o| o.stamp.hlc).max() {
                     // The session already refused stamps beyond the drift limit.
                     let _ = lock(&self.shared.clock).update(max, now_ms());

@@ -1,4 +1,5 @@
 use super::*;
+use crate::clock::Hlc;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -125,6 +126,24 @@ fn message() -> impl Strategy<Value = Message> {
     ]
 }
 
+/// The packed decoder accepts exactly the OPS/SNAPSHOT bodies the message decoder does and
+/// gives the same batch; other bodies it leaves alone.
+fn packed_agrees(body: &[u8]) -> Result<(), TestCaseError> {
+    match (decode_packed(body), decode_message(body)) {
+        (Ok(Some(p)), Ok(Message::Ops(b) | Message::Snapshot { batch: b, .. })) => {
+            prop_assert_eq!(p.to_batch().unwrap(), b.clone());
+            prop_assert_eq!(PackedBatch::from_batch(&b).to_batch().unwrap(), b);
+        }
+        (Ok(None), Ok(m)) => {
+            let batch = matches!(m, Message::Ops(_) | Message::Snapshot { .. });
+            prop_assert!(!batch);
+        }
+        (Err(_), Err(_)) | (Ok(None), Err(_)) => {}
+        (p, m) => prop_assert!(false, "packed {:?} but message {:?}", p, m),
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn messages_round_trip(m in message()) {
@@ -141,11 +160,13 @@ proptest! {
         let mut longer = body.to_vec();
         longer.extend_from_slice(&[1, 2, 3]);
         prop_assert_eq!(decode_message(&longer).unwrap(), m);
+        packed_agrees(body)?;
+        packed_agrees(&longer)?;
     }
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-        let _ = decode_message(&bytes);
+        packed_agrees(&bytes)?;
         let _ = split_frame(&bytes);
     }
 
@@ -158,9 +179,9 @@ proptest! {
                 body[i % n] = b;
             }
         }
-        let _ = decode_message(&body);
+        packed_agrees(&body)?;
         for cut in 0..body.len() {
-            let _ = decode_message(&body[..cut]);
+            packed_agrees(&body[..cut])?;
         }
     }
 }

@@ -1,0 +1,375 @@
+//! The tables of [`RedbStore`](super::RedbStore) and the in-memory index kept beside them.
+//!
+//! ```text
+//! names            (kind: u8, name: bytes) -> number: u32    kind 0 collection, 1 field,
+//!                  2 replica (its 16 bytes); numbers are dense from 0 per kind
+//! ids              (collection, record) -> record id          records numbered from 0
+//! log              (collection, replica, hlc, record, slot) -> value
+//! version_vectors  (collection, replica) -> greatest hlc seen
+//! meta             name -> bytes (not replicated)
+//! ```
+//!
+//! `log` holds every winning operation, keyed by its stamp, so [`Store::ops_since`](
+//! crate::Store::ops_since) is a range scan per replica. Slot 0 is the tombstone (empty
+//! value); slot `n > 0` the field numbered `n - 1`, whose value is one kind byte (0
+//! removed, 1 set) and, if set, the value's compact JSON text. A write that replaces a
+//! winner only appends its own row: the replaced row stays behind as stale (the in-memory
+//! index says which rows are live), and once stale rows are many, each transaction also
+//! sweeps the next stretch of the table for them. So a transaction of random overwrites
+//! dirties the pages at the end of each replica's range and one stretch, not one page per
+//! overwritten register.
+
+use crate::clock::{Hlc, ReplicaId, Stamp};
+use crate::crdt::VersionVector;
+use crate::error::StoreError;
+use plures_compact::DecodeError;
+use redb::{ReadableTable, TableDefinition};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// `(collection, replica, hlc, record, slot)`.
+pub(super) type LogKey = (u32, u32, u64, u32, u32);
+
+pub(super) const NAMES: TableDefinition<'_, (u8, &[u8]), u32> = TableDefinition::new("names");
+pub(super) const IDS: TableDefinition<'_, (u32, u32), &str> = TableDefinition::new("ids");
+pub(super) const LOG: TableDefinition<'_, LogKey, &[u8]> = TableDefinition::new("log");
+pub(super) const VERSIONS: TableDefinition<'_, (u32, u32), u64> =
+    TableDefinition::new("version_vectors");
+pub(super) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+
+const COLLECTION: u8 = 0;
+const FIELD: u8 = 1;
+const REPLICA: u8 = 2;
+
+/// Slot number of the tombstone.
+pub(super) const TOMBSTONE: u32 = 0;
+
+pub(super) fn corrupt(what: &'static str) -> StoreError {
+    StoreError::Corrupt(DecodeError::Invalid(what))
+}
+
+fn number(len: usize) -> Result<u32, StoreError> {
+    u32::try_from(len).map_err(|_| StoreError::Inconsistent("more than 2^32 names"))
+}
+
+/// A winner: its HLC and replica number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct W {
+    pub(super) hlc: u64,
+    pub(super) rno: u32,
+}
+
+/// The winners of one record.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Rec {
+    pub(super) tomb: Option<W>,
+    /// `(slot, winner)` per visible field.
+    pub(super) fields: Vec<(u32, W)>,
+}
+
+impl Rec {
+    /// The winner in `slot`.
+    pub(super) fn at(&self, slot: u32) -> Option<W> {
+        if slot == TOMBSTONE {
+            return self.tomb;
+        }
+        self.fields.iter().find(|f| f.0 == slot).map(|f| f.1)
+    }
+
+    fn count(&self) -> usize {
+        usize::from(self.tomb.is_some()) + self.fields.len()
+    }
+}
+
+/// One collection: its record ids, their winners, its version vector and row counts.
+#[derive(Debug, Default)]
+pub(super) struct Coll {
+    pub(super) ids: HashMap<Arc<str>, u32>,
+    pub(super) names: Vec<Arc<str>>,
+    pub(super) recs: Vec<Rec>,
+    pub(super) vv: VersionVector,
+    /// Rows of the collection in `log`, live or stale.
+    pub(super) rows: usize,
+    /// Live rows (winners).
+    pub(super) live: usize,
+    /// Where the next sweep for stale rows starts (`None`: at the first row).
+    pub(super) cursor: Option<LogKey>,
+}
+
+impl Coll {
+    /// Whether the `log` row `(rno, hlc, rec, slot)` is a winner.
+    pub(super) fn is_live(&self, rno: u32, hlc: u64, rec: u32, slot: u32) -> bool {
+        self.recs
+            .get(rec as usize)
+            .and_then(|r| r.at(slot))
+            .is_some_and(|w| w == W { hlc, rno })
+    }
+}
+
+/// Interned names of one kind: name → number and number → name.
+#[derive(Debug, Default)]
+pub(super) struct Interned<T> {
+    pub(super) numbers: HashMap<T, u32>,
+    pub(super) names: Vec<T>,
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Interned<T> {
+    fn put(&mut self, name: T, no: u32) {
+        let at = no as usize;
+        if at >= self.names.len() {
+            self.names.resize(at + 1, name.clone());
+        }
+        self.names[at] = name.clone();
+        self.numbers.insert(name, no);
+    }
+
+    fn check_dense(&self) -> Result<(), StoreError> {
+        if self.numbers.len() == self.names.len() {
+            Ok(())
+        } else {
+            Err(corrupt("names table numbering"))
+        }
+    }
+}
+
+/// Everything but the values, in memory: the names, and per collection the winners of
+/// every record and the version vector. It always equals the last committed state:
+/// [`RedbStore`](super::RedbStore) rebuilds it from the file after a failed transaction.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub(super) collections: Interned<String>,
+    pub(super) fields: Interned<String>,
+    pub(super) replicas: Interned<ReplicaId>,
+    /// Per collection number.
+    pub(super) colls: Vec<Coll>,
+}
+
+impl State {
+    pub(super) fn load(txn: &redb::ReadTransaction) -> Result<Self, StoreError> {
+        let mut out = Self::default();
+        for row in txn.open_table(NAMES)?.iter()? {
+            let (key, no) = row?;
+            let (kind, name) = key.value();
+            let no = no.value();
+            let text = || {
+                std::str::from_utf8(name)
+                    .map(str::to_owned)
+                    .map_err(|_| corrupt("name utf-8"))
+            };
+            match kind {
+                COLLECTION => out.collections.put(text()?, no),
+                FIELD => out.fields.put(text()?, no),
+                REPLICA => {
+                    let bytes: [u8; 16] = name.try_into().map_err(|_| corrupt("replica id"))?;
+                    out.replicas.put(ReplicaId(bytes), no);
+                }
+                _ => return Err(corrupt("name kind")),
+            }
+        }
+        out.collections.check_dense()?;
+        out.fields.check_dense()?;
+        out.replicas.check_dense()?;
+        out.colls = (0..out.collections.names.len())
+            .map(|_| Coll::default())
+            .collect();
+        for row in txn.open_table(VERSIONS)?.iter()? {
+            let (key, hlc) = row?;
+            let (c, r) = key.value();
+            let replica = out.replica(r)?;
+            out.coll_mut(c)?
+                .vv
+                .observe(Stamp::new(Hlc::from_u64(hlc.value()), replica));
+        }
+        for row in txn.open_table(IDS)?.iter()? {
+            let (key, id) = row?;
+            let (c, rec) = key.value();
+            let coll = out.coll_mut(c)?;
+            if rec as usize != coll.names.len() {
+                return Err(corrupt("record numbering"));
+            }
+            let id: Arc<str> = Arc::from(id.value());
+            coll.ids.insert(Arc::clone(&id), rec);
+            coll.names.push(id);
+            coll.recs.push(Rec::default());
+        }
+        // Every row is or was a winner, and a winner is only ever replaced by a greater
+        // stamp: the live rows are the greatest per slot, minus fields hidden by the
+        // tombstone.
+        for row in txn.open_table(LOG)?.iter()? {
+            let (key, _) = row?;
+            let (c, rno, hlc, rec, slot) = key.value();
+            let stamp = Stamp::new(Hlc::from_u64(hlc), out.replica(rno)?);
+            let replicas = &out.replicas.names;
+            let coll = out
+                .colls
+                .get_mut(c as usize)
+                .ok_or_else(|| corrupt("log collection"))?;
+            coll.rows += 1;
+            let r = coll
+                .recs
+                .get_mut(rec as usize)
+                .ok_or_else(|| corrupt("log record"))?;
+            let w = W { hlc, rno };
+            let newer = |old: W| stamp_of(replicas, old).is_ok_and(|o| o < stamp);
+            if slot == TOMBSTONE {
+                if r.tomb.is_none_or(newer) {
+                    r.tomb = Some(w);
+                }
+            } else {
+                match r.fields.iter_mut().find(|f| f.0 == slot) {
+                    Some(f) => {
+                        if newer(f.1) {
+                            f.1 = w;
+                        }
+                    }
+                    None => r.fields.push((slot, w)),
+                }
+            }
+        }
+        for i in 0..out.colls.len() {
+            let mut live = 0;
+            let replicas = &out.replicas.names;
+            for r in &mut out.colls[i].recs {
+                if let Some(t) = r.tomb {
+                    let t = stamp_of(replicas, t)?;
+                    r.fields
+                        .retain(|f| stamp_of(replicas, f.1).is_ok_and(|s| s > t));
+                }
+                live += r.count();
+            }
+            out.colls[i].live = live;
+        }
+        Ok(out)
+    }
+
+    fn coll_mut(&mut self, c: u32) -> Result<&mut Coll, StoreError> {
+        self.colls
+            .get_mut(c as usize)
+            .ok_or_else(|| corrupt("collection number"))
+    }
+
+    /// The number of collection `name`, if it has one.
+    pub(super) fn collection(&self, name: &str) -> Option<u32> {
+        self.collections.numbers.get(name).copied()
+    }
+
+    /// The name of a field slot (not the tombstone).
+    pub(super) fn slot_name(&self, slot: u32) -> Result<&str, StoreError> {
+        slot.checked_sub(1)
+            .and_then(|n| self.fields.names.get(n as usize))
+            .map(String::as_str)
+            .ok_or_else(|| corrupt("field slot"))
+    }
+
+    pub(super) fn replica(&self, no: u32) -> Result<ReplicaId, StoreError> {
+        self.replicas
+            .names
+            .get(no as usize)
+            .copied()
+            .ok_or_else(|| corrupt("replica number"))
+    }
+}
+
+/// The stamp of winner `w`.
+pub(super) fn stamp_of(replicas: &[ReplicaId], w: W) -> Result<Stamp, StoreError> {
+    let replica = replicas
+        .get(w.rno as usize)
+        .copied()
+        .ok_or_else(|| corrupt("replica number"))?;
+    Ok(Stamp::new(Hlc::from_u64(w.hlc), replica))
+}
+
+/// Interning inside a write transaction: new names go to the tables and to [`State`].
+pub(super) struct Interner<'s, 't> {
+    pub(super) state: &'s mut State,
+    pub(super) names: redb::Table<'t, (u8, &'static [u8]), u32>,
+    pub(super) ids: redb::Table<'t, (u32, u32), &'static str>,
+}
+
+impl Interner<'_, '_> {
+    pub(super) fn collection(&mut self, name: &str) -> Result<u32, StoreError> {
+        if let Some(n) = self.state.collection(name) {
+            return Ok(n);
+        }
+        let n = number(self.state.collections.names.len())?;
+        self.names.insert((COLLECTION, name.as_bytes()), n)?;
+        self.state.collections.put(name.to_owned(), n);
+        self.state.colls.push(Coll::default());
+        Ok(n)
+    }
+
+    /// The slot of `field` (`None`: the tombstone).
+    pub(super) fn slot(&mut self, field: Option<&str>) -> Result<u32, StoreError> {
+        let Some(name) = field else {
+            return Ok(TOMBSTONE);
+        };
+        if let Some(&n) = self.state.fields.numbers.get(name) {
+            return Ok(n + 1);
+        }
+        let n = number(self.state.fields.names.len())?;
+        self.names.insert((FIELD, name.as_bytes()), n)?;
+        self.state.fields.put(name.to_owned(), n);
+        Ok(n + 1)
+    }
+
+    pub(super) fn replica(&mut self, r: ReplicaId) -> Result<u32, StoreError> {
+        if let Some(&n) = self.state.replicas.numbers.get(&r) {
+            return Ok(n);
+        }
+        let n = number(self.state.replicas.names.len())?;
+        self.names.insert((REPLICA, &r.0[..]), n)?;
+        self.state.replicas.put(r, n);
+        Ok(n)
+    }
+
+    pub(super) fn record(&mut self, c: u32, id: &str) -> Result<u32, StoreError> {
+        let coll = self.state.coll_mut(c)?;
+        if let Some(&n) = coll.ids.get(id) {
+            return Ok(n);
+        }
+        let n = number(coll.names.len())?;
+        let id: Arc<str> = Arc::from(id);
+        self.ids.insert((c, n), &*id)?;
+        coll.ids.insert(Arc::clone(&id), n);
+        coll.names.push(id);
+        coll.recs.push(Rec::default());
+        Ok(n)
+    }
+}
+
+/// Writes a field's `log` value into `buf` (cleared first).
+pub(super) fn encode_value(
+    buf: &mut Vec<u8>,
+    value: Option<&serde_json::Value>,
+) -> Result<(), StoreError> {
+    buf.clear();
+    match value {
+        None => buf.push(0),
+        Some(v) => {
+            buf.push(1);
+            serde_json::to_writer(&mut *buf, v).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// The JSON text of a field's `log` value (`None`: the field was removed).
+pub(super) fn value_text(bytes: &[u8]) -> Result<Option<&[u8]>, StoreError> {
+    match bytes.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, text)) => Ok(Some(text)),
+        _ => Err(corrupt("log value")),
+    }
+}
+
+/// The `log` value of the row `key`, which must exist (it is a winner).
+pub(super) fn get_value<T: ReadableTable<LogKey, &'static [u8]>>(
+    table: &T,
+    key: LogKey,
+) -> Result<Vec<u8>, StoreError> {
+    Ok(table
+        .get(key)?
+        .ok_or(StoreError::Inconsistent("winner missing from the log"))?
+        .value()
+        .to_vec())
+}
