@@ -31,7 +31,9 @@ fi
 
 # NAT lab (../shared/natlab): hyperdht connections Rust <-> JS and Rust <-> Rust through
 # simulated NATs in network namespaces. The tests are #[ignore]d (they need root); this is
-# the one place that runs them. `pending::` holds the pairs that wait for holepunching.
+# the one place that runs them: every pair the JS reference connects, random/random as the
+# expected failure; the random pairs in Rust/Rust plus one mixed direction each
+# (`direct::random_more::`, the other direction, is skipped to keep this short).
 N=../shared/natlab/natlab.sh
 natlab_rc=0
 [ -x "$N" ] && { natlab_msg=$("$N" check 2>&1) || natlab_rc=$?; }
@@ -58,5 +60,6 @@ else
   }
   trap natlab_cleanup EXIT
   cargo build --quiet -p plures-hyperdht --example natlab-peer
-  timeout -k 10 240 cargo test -p plures-hyperdht --test natlab -- --ignored --test-threads=1 --skip pending::
+  timeout -k 10 330 cargo test -p plures-hyperdht --test natlab -- --ignored --test-threads=1 \
+    --skip direct::random_more::
 fi

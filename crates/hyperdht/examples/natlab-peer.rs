@@ -17,8 +17,9 @@
 //!   `{"ev":"connection",..}` per connection.
 //! * `client` bootstraps (`{"ev":"bootstrapped"}`), connects, writes the message, waits for
 //!   the echo and prints exactly one `{"ev":"result","connected":true,"connect_ms":N,
-//!   "echo":..}` or `{"ev":"result","connected":false,"error":"CODE"}`, then exits (0 when
-//!   connected, 1 when not).
+//!   "echo":..,"path":"direct"|"holepunch"}` or
+//!   `{"ev":"result","connected":false,"error":"CODE"}`, then exits (0 when connected, 1
+//!   when not).
 //! * `boot` runs one bootstrap node per port on `host` (the first one of the lab bootstraps
 //!   from the ones before it on the same host) and prints `{"ev":"ready","nodes":[..]}`.
 //!
@@ -262,6 +263,9 @@ async fn role_client(t0: Instant, a: &Args, deadline: Instant) -> Result<ExitCod
             .await
             .map_err(|e| (error_code(&e), format!("connect: {e}")))?;
         let connect_ms = started.elapsed().as_millis() as u64;
+        // A probe opened the path (holepunch), or the stream went straight to an address.
+        let punched = node.stats().await.is_ok_and(|st| st.holepunched > 0);
+        let path = if punched { "holepunch" } else { "direct" };
         s.write_all(message)
             .await
             .map_err(|e| (error_code(&e), format!("write: {e}")))?;
@@ -271,13 +275,13 @@ async fn role_client(t0: Instant, a: &Args, deadline: Instant) -> Result<ExitCod
         let echo_ms = started.elapsed().as_millis() as u64 - connect_ms;
         let remote = s.remote_public_key().map(hex::encode);
         let _ = s.shutdown().await;
-        Ok::<_, (String, String)>((connect_ms, echo_ms, got, remote))
+        Ok::<_, (String, String)>((connect_ms, echo_ms, got, remote, path))
     })
     .await
     .unwrap_or_else(|_| Err(("TIMEOUT".into(), format!("no result within {budget:?}"))));
     let after_ms = started.elapsed().as_millis() as u64;
     let code = match result {
-        Ok((connect_ms, echo_ms, got, remote)) => {
+        Ok((connect_ms, echo_ms, got, remote, path)) => {
             out(
                 t0,
                 "result",
@@ -287,6 +291,7 @@ async fn role_client(t0: Instant, a: &Args, deadline: Instant) -> Result<ExitCod
                     "echo_ms": echo_ms,
                     "echo": String::from_utf8_lossy(&got),
                     "remotePublicKey": remote,
+                    "path": path,
                 }),
             );
             ExitCode::SUCCESS

@@ -24,8 +24,12 @@
 //! A set-up without a remote address (a server waiting for a firewalled client) gets a
 //! stream that accepts datagrams before `connect` and binds to the source of the first
 //! one, as hyperdht's firewall hook does. It listens on the server socket, the client
-//! socket and the holepunch socket of its slot at once (one stream id on each), and
-//! keeps the one the client's first datagram reached.
+//! socket and the holepunch socket of its slot at once (one stream id on each), plus every
+//! other socket of the slot's puncher that the client's probe or stream reaches later
+//! ([`Event::PunchSocket`](crate::node::Event::PunchSocket), e.g. one of 256 birthday
+//! sockets), and keeps the one the client's first datagram reached. A client whose
+//! handshake says it is OPEN creates its streams on the server and client socket when the
+//! connect starts, since the server may dial it before the handshake reply arrives.
 //!
 //! # Holepunching (spec §12)
 //!

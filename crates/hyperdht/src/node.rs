@@ -59,6 +59,12 @@ pub struct HolepunchConfig {
     pub local_connection: bool,
     /// Send the fast-open TTL-5 probe before the probe round (`fastOpen`).
     pub fast_open: bool,
+    /// Start the random-punch clock (spec §12.6) at construction, so that the first
+    /// random punch may only start 20 s after the node did (`deferRandomPunch`). Off by
+    /// default, as in the reference: a fresh node punches through a randomizing NAT at
+    /// once (the JS reference connects cone/random pairs in the NAT lab 0.2 s after
+    /// start).
+    pub defer_random_punch: bool,
 }
 
 impl Default for HolepunchConfig {
@@ -66,6 +72,7 @@ impl Default for HolepunchConfig {
         Self {
             local_connection: true,
             fast_open: true,
+            defer_random_punch: false,
         }
     }
 }
@@ -198,6 +205,19 @@ pub enum Event {
         /// The stream to set up.
         setup: StreamSetup,
     },
+    /// A probe, or a datagram of the client's stream, reached a server's puncher on a
+    /// pool socket other than the slot's own (a birthday punch opens 256, a re-open one
+    /// more): the client's stream will arrive there, so a stream
+    /// waiting for the client's first datagram (the [`Event::Connection`] set-up whose
+    /// `socket` is `Socket::Other(slot_socket)`) should also listen on `socket`.
+    PunchSocket {
+        /// The server.
+        server: ServerId,
+        /// The pool socket of the slot (the set-up's socket).
+        slot_socket: u32,
+        /// The pool socket the probe reached.
+        socket: u32,
+    },
     /// An outgoing connection completed its handshake.
     Connected {
         /// The attempt.
@@ -251,6 +271,9 @@ pub struct HyperDht {
     client_punches: HashMap<ConnId, holepunch::ClientPunch>,
     slots: HashMap<(ServerId, u64), punch_server::Slot>,
     last_now: Instant,
+    /// While a request that arrived on a pool socket is handled: (that socket, its `to`,
+    /// our address as the sender saw it), a NAT sample for the socket's puncher.
+    incoming_to: Option<(u32, SocketAddrV4)>,
     routed: (u64, u64),
     events: VecDeque<Event>,
 }
@@ -284,10 +307,11 @@ impl HyperDht {
             conns: HashMap::new(),
             next_conn: 0,
             holepunch: config.holepunch,
-            punch: Punchers::new(now),
+            punch: Punchers::new(config.holepunch.defer_random_punch.then_some(now)),
             client_punches: HashMap::new(),
             slots: HashMap::new(),
             last_now: now,
+            incoming_to: None,
             routed: (0, 0),
             events: VecDeque::new(),
         }
@@ -342,8 +366,20 @@ impl HyperDht {
             }
             return Ok(());
         }
+        // A request on a pool socket carries our address as the sender saw it (the
+        // server samples it from holepunch requests, spec §12.4 step 3).
+        self.incoming_to = match (socket, plures_dht_rpc::wire::Packet::decode(data)) {
+            (Socket::Other(s), Ok(plures_dht_rpc::wire::Packet::Request(r))) => Some((s, r.to)),
+            (Socket::Other(s), Err(_)) => {
+                // Not dht-rpc: a UDX datagram of a stream that is not on this socket.
+                self.handle_stream_datagram(s);
+                None
+            }
+            _ => None,
+        };
         let r = self.dht.handle_datagram(now, socket, from, data);
         self.pump(now);
+        self.incoming_to = None;
         r
     }
 

@@ -69,7 +69,13 @@ fn connect_again(
         Some(Event::ConnectFailed { error, .. }) => Err(error),
         _ => unreachable!(),
     };
-    let setups = std::mem::take(&mut net.sim.host_mut::<SimNode>(net.server).events)
+    // The server's connections; its other events stay for the test to look at.
+    let server = net.sim.host_mut::<SimNode>(net.server);
+    let (conns, rest): (Vec<Event>, Vec<Event>) = std::mem::take(&mut server.events)
+        .into_iter()
+        .partition(|e| matches!(e, Event::Connection { .. }));
+    server.events = rest;
+    let setups = conns
         .into_iter()
         .filter_map(|e| match e {
             Event::Connection { setup, .. } => Some(setup),
@@ -184,6 +190,34 @@ fn cone_client_to_random_server_connects_by_the_birthday_strategy() {
         .map(|p| p.1.port())
         .collect();
     assert!(ports.len() > 10, "random-port probes: {}", ports.len());
+    // The client's probe reached one of the birthday sockets, not the slot's own: the
+    // server reports it, so that its driver also listens there for the client's stream.
+    let Socket::Other(slot) = s[0].socket else {
+        panic!("server slot socket: {:?}", s[0].socket);
+    };
+    let reached: Vec<u32> = server
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PunchSocket {
+                slot_socket,
+                socket,
+                ..
+            } if *slot_socket == slot => Some(*socket),
+            _ => None,
+        })
+        .collect();
+    assert!(!reached.is_empty(), "no PunchSocket event");
+    for n in reached {
+        let local = server.pool[&n];
+        assert!(
+            server
+                .probes_in
+                .iter()
+                .any(|(l, from)| *l == local && *from.ip() == net.client_ip),
+            "no probe from the client reached socket {n}"
+        );
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use plures_dht_rpc::Socket;
 use plures_secret_stream::{Config as StreamConfig, SecretStream};
-use plures_udx::{Firewall, StreamConfig as UdxStreamConfig, UdxSocket};
+use plures_udx::{Firewall, StreamConfig as UdxStreamConfig, UdxSocket, UdxStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::debug;
@@ -17,8 +17,8 @@ use super::{Status, Stream, connect_error};
 use crate::KeyPair;
 use crate::node::puncher::MAX_PUNCH_TIME;
 use crate::node::{
-    Config, ConnId, Event, HANDSHAKE_CLEAR_WAIT, HyperDht, NodeStats, OpError, OpId, OpResult,
-    ServerId, StreamSetup,
+    Config, ConnId, ConnectError, Event, HANDSHAKE_CLEAR_WAIT, HyperDht, NodeStats, OpError, OpId,
+    OpResult, ServerId, StreamSetup,
 };
 use crate::wire::Peer;
 
@@ -113,6 +113,11 @@ pub(super) struct Task {
     ops: HashMap<OpId, PendingOp>,
     servers: HashMap<ServerId, ServerWaiters>,
     conns: HashMap<ConnId, oneshot::Sender<io::Result<Stream>>>,
+    /// Server streams waiting for a client's first datagram, by the pool socket of their
+    /// holepunch slot: where to send further sockets to listen on.
+    more_sockets: HashMap<u32, mpsc::UnboundedSender<Arc<UdxSocket>>>,
+    /// Streams an OPEN client created before its handshake reply.
+    early: HashMap<ConnId, Early>,
 }
 
 impl Task {
@@ -138,6 +143,8 @@ impl Task {
             ops: HashMap::new(),
             servers: HashMap::new(),
             conns: HashMap::new(),
+            more_sockets: HashMap::new(),
+            early: HashMap::new(),
         }
     }
 
@@ -265,6 +272,9 @@ impl Task {
             } => match self.core.connect(t, remote_public_key, key_pair) {
                 Ok(id) => {
                     self.conns.insert(id, done);
+                    if let Some(sid) = self.core.early_stream_id(id) {
+                        self.early_streams(id, sid);
+                    }
                 }
                 Err(e) => {
                     let _ = done.send(Err(connect_error(e)));
@@ -352,7 +362,7 @@ impl Task {
             Event::Connection { server, setup } => {
                 if let Some(w) = self.servers.get(&server) {
                     let incoming = w.incoming.clone();
-                    self.open(setup, false, move |r| match r {
+                    self.open(setup, false, None, move |r| match r {
                         Ok(s) => {
                             let _ = incoming.send(s);
                         }
@@ -361,19 +371,54 @@ impl Task {
                 }
             }
             Event::Connected { conn, setup } => {
+                let early = self.early.remove(&conn);
                 if let Some(done) = self.conns.remove(&conn) {
-                    self.open(setup, true, move |r| {
+                    self.open(setup, true, early, move |r| {
                         let _ = done.send(r);
                     });
+                } else if let Some(h) = early {
+                    tokio::spawn(destroy_early(h));
+                }
+            }
+            Event::PunchSocket {
+                slot_socket,
+                socket,
+                ..
+            } => {
+                let pool = self.pools.get(&socket).map(|p| Arc::clone(&p.socket));
+                if let (Some(tx), Some(s)) = (self.more_sockets.get(&slot_socket), pool) {
+                    if tx.send(s).is_err() {
+                        self.more_sockets.remove(&slot_socket);
+                    }
                 }
             }
             Event::ConnectFailed { conn, error } => {
+                if let Some(h) = self.early.remove(&conn) {
+                    tokio::spawn(destroy_early(h));
+                }
                 if let Some(done) = self.conns.remove(&conn) {
                     let _ = done.send(Err(connect_error(error)));
                 }
             }
             _ => {}
         }
+    }
+
+    /// Creates the streams of connection `conn` (id `sid`) on the server and client socket
+    /// now, before the handshake reply: the server may dial an OPEN client at once, and a
+    /// datagram that finds no stream is lost (UDX would resend it only after a second).
+    fn early_streams(&mut self, conn: ConnId, sid: u32) {
+        let sockets = [Arc::clone(&self.server), Arc::clone(&self.client)];
+        let h = tokio::spawn(async move {
+            let mut out = Vec::new();
+            for s in sockets {
+                if let Ok(raw) = s.create_stream_with(sid, accept_all()).await {
+                    out.push((s, raw));
+                }
+            }
+            out
+        });
+        self.early.insert(conn, h);
     }
 
     /// Creates the UDX stream on the set-up's socket and connects it to the set-up's
@@ -387,6 +432,7 @@ impl Task {
         &mut self,
         setup: StreamSetup,
         owned: bool,
+        early: Option<Early>,
         deliver: impl FnOnce(io::Result<Stream>) + Send + 'static,
     ) {
         // A server's slot socket exists already (the handshake reply left from it); if the
@@ -408,6 +454,14 @@ impl Task {
             // The stream keeps the socket; stop reading its other datagrams.
             self.pools.remove(&n);
         }
+        // Sockets a birthday punch of the slot opens later ([`Event::PunchSocket`]).
+        let (more_tx, mut more) = mpsc::unbounded_channel();
+        if let (false, Socket::Other(n), None) = (owned, setup.socket, setup.remote_addr) {
+            self.more_sockets.retain(|_, tx| !tx.is_closed());
+            self.more_sockets.insert(n, more_tx);
+        } else {
+            drop(more_tx);
+        }
         let mut candidates = vec![socket];
         if setup.remote_addr.is_none() {
             for s in [&self.server, &self.client] {
@@ -423,35 +477,67 @@ impl Task {
             HANDSHAKE_CLEAR_WAIT
         };
         tokio::spawn(async move {
+            let mut early = match early {
+                Some(h) => h.await.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            // An early stream on `socket` (same id), if there is one.
+            let mut take_early = |socket: &Arc<UdxSocket>| {
+                let i = early.iter().position(|(s, _)| Arc::ptr_eq(s, socket))?;
+                Some(early.swap_remove(i).1)
+            };
             let r = async {
                 let id = setup.local_stream_id;
                 let (raw, addr) = match setup.remote_addr {
                     Some(addr) => {
-                        let raw = candidates[0].create_stream(id).await?;
+                        let raw = match take_early(&candidates[0]) {
+                            Some(raw) => raw,
+                            None => candidates[0].create_stream(id).await?,
+                        };
                         (raw, SocketAddr::V4(addr))
                     }
                     None => {
-                        let config = || {
-                            UdxStreamConfig::default()
-                                .with_firewall(Firewall::AcceptAll)
-                                .with_mtu_probing(true)
-                        };
+                        let config = accept_all;
                         let mut streams = Vec::new();
                         for s in &candidates {
-                            streams.push(s.create_stream_with(id, config()).await?);
-                        }
-                        let first = async {
-                            let waits = streams.iter().enumerate().map(|(i, s)| {
-                                Box::pin(async move { (i, s.first_datagram_source().await) })
+                            streams.push(match take_early(s) {
+                                Some(raw) => raw,
+                                None => s.create_stream_with(id, config()).await?,
                             });
-                            futures_select_first(waits).await
+                        }
+                        let deadline = Instant::now() + wait;
+                        let mut more_open = true;
+                        let (i, first) = loop {
+                            let step = {
+                                let waits = streams.iter().enumerate().map(|(i, s)| {
+                                    Box::pin(async move { (i, s.first_datagram_source().await) })
+                                });
+                                tokio::select! {
+                                    r = futures_select_first(waits) => Step::First(r.0, r.1),
+                                    m = more.recv(), if more_open => Step::More(m),
+                                    () = sleep_until(deadline) => Step::Timeout,
+                                }
+                            };
+                            match step {
+                                Step::First(i, first) => break (i, first),
+                                // A birthday socket of the slot got the client's probe.
+                                Step::More(Some(s)) => {
+                                    streams.push(s.create_stream_with(id, config()).await?);
+                                }
+                                Step::More(None) => more_open = false,
+                                Step::Timeout if owned => {
+                                    // An OPEN client waited for the server to dial it
+                                    // (§10.4 step 4): the reference's code for it.
+                                    return Err(connect_error(ConnectError::HolepunchAborted));
+                                }
+                                Step::Timeout => {
+                                    return Err(io::Error::new(
+                                        io::ErrorKind::TimedOut,
+                                        "the peer's first datagram did not arrive",
+                                    ));
+                                }
+                            }
                         };
-                        let (i, first) = tokio::time::timeout(wait, first).await.map_err(|_| {
-                            io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                "the peer's first datagram did not arrive",
-                            )
-                        })?;
                         let first = first?;
                         let raw = streams.swap_remove(i);
                         for other in streams {
@@ -464,9 +550,38 @@ impl Task {
                 SecretStream::from_handshake(raw, setup.keys, StreamConfig::default()).await
             }
             .await;
+            for (_, s) in early {
+                s.destroy();
+            }
             deliver(r);
         });
     }
+}
+
+/// Streams an OPEN client created before its handshake reply, one per socket.
+type Early = tokio::task::JoinHandle<Vec<(Arc<UdxSocket>, UdxStream)>>;
+
+/// The UDX config of a stream that binds to the first datagram it gets.
+fn accept_all() -> UdxStreamConfig {
+    UdxStreamConfig::default()
+        .with_firewall(Firewall::AcceptAll)
+        .with_mtu_probing(true)
+}
+
+/// Destroys early streams nobody took.
+async fn destroy_early(h: Early) {
+    for (_, s) in h.await.unwrap_or_default() {
+        s.destroy();
+    }
+}
+
+/// One step of waiting for the peer's first datagram.
+enum Step {
+    /// It reached candidate `.0`.
+    First(usize, io::Result<SocketAddr>),
+    /// Another socket to listen on (`None`: no more will come).
+    More(Option<Arc<UdxSocket>>),
+    Timeout,
 }
 
 /// The output of whichever future finishes first.

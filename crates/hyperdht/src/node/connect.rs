@@ -3,7 +3,8 @@
 //! the first valid reply and choose the path.
 //!
 //! Paths: the relay was the server (not relayed), the server is OPEN (or offers no
-//! holepunch relays), the LAN shortcut (same public host: the server's best-matching
+//! holepunch relays), we are OPEN (a set-up without `remote_addr`: the server dials us and
+//! the stream binds to its first datagram, spec §10.4 step 4), the LAN shortcut (same public host: the server's best-matching
 //! local address, used without the reference's confirming PING, and only when
 //! [`HolepunchConfig::local_connection`](super::HolepunchConfig) is on; it does not race
 //! the holepunch), else holepunching ([`super::holepunch`]).
@@ -98,6 +99,8 @@ pub(super) struct Connect {
     in_flight: usize,
     found_record: bool,
     query_done: bool,
+    /// Our payload said `firewall: OPEN` (we knew our public address).
+    open: bool,
 }
 
 impl core::fmt::Debug for Connect {
@@ -111,10 +114,12 @@ impl core::fmt::Debug for Connect {
     }
 }
 
-/// Private, loopback, link-local, shared, documentation, multicast or otherwise not a
-/// public unicast address.
+/// Private, loopback, link-local, shared, documentation, benchmarking (198.18.0.0/15),
+/// IETF protocol assignments (192.0.0.0/24), multicast or otherwise not a public unicast
+/// address: the classification the reference's `bogon` dependency gives (black-box
+/// vectors in the tests below; `docs/protocol-notes.md`, "hyperdht in the NAT lab").
 pub(super) fn is_bogon(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     ip.is_private()
         || ip.is_loopback()
         || ip.is_link_local()
@@ -123,6 +128,8 @@ pub(super) fn is_bogon(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || ip.is_multicast()
         || (a == 100 && (64..128).contains(&b))
+        || (a == 198 && (18..20).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
         || a == 0
         || a >= 240
 }
@@ -211,6 +218,7 @@ impl HyperDht {
                 in_flight: 0,
                 found_record: false,
                 query_done: false,
+                open: remote.is_some(),
             },
         );
         Ok(id)
@@ -321,6 +329,7 @@ impl HyperDht {
         let Some(waiting) = c.waiting.take() else {
             return;
         };
+        let open = c.open;
         let Ok((finished, payload)) = waiting.handle(&hs.noise) else {
             // Undecryptable: a bad relay or a stale reply. The state is spent, so the
             // attempt cannot complete any more.
@@ -347,13 +356,17 @@ impl HyperDht {
         let main = self.dht.main_socket();
         let lan = self.holepunch.local_connection && client_address.ip() == server_address.ip();
         let path = if !relayed {
-            Some((reply.from, main))
+            Some((Some(reply.from), main))
         } else if server.firewall == firewall::OPEN || !holepunchable {
             let public = server.addresses4.iter().find(|a| !is_bogon(*a.ip()));
-            Some((public.copied().unwrap_or(server_address), main))
+            Some((Some(public.copied().unwrap_or(server_address)), main))
+        } else if open {
+            // Step 4: we are OPEN, so the server connects to us (it dials the address
+            // the relay saw); the stream binds to its first datagram.
+            Some((None, main))
         } else if lan {
             self.lan_address(&server.addresses4)
-                .map(|a| (a, Socket::Server))
+                .map(|a| (Some(a), Socket::Server))
         } else {
             None
         };
@@ -364,7 +377,7 @@ impl HyperDht {
         let setup = StreamSetup {
             local_stream_id: c.local_stream_id,
             remote_stream_id: u32::try_from(remote_stream_id).unwrap_or(0),
-            remote_addr: path.map(|p| p.0),
+            remote_addr: path.and_then(|p| p.0),
             holepunch_secret: holepunch_secret(finished.handshake_hash()),
             keys: Keys::from(&finished),
             remote_public_key: c.remote_public_key,
@@ -394,6 +407,17 @@ impl HyperDht {
         self.start_holepunch(self.last_now, id, start);
     }
 
+    /// The local UDX stream id of a connection attempt still looking for its server, if
+    /// our handshake said we are OPEN: such a client may be dialled by the server before
+    /// the handshake reply arrives, so a driver may create the stream early (spec §10.1,
+    /// §10.4 step 1) and keep it for whatever path is chosen.
+    pub fn early_stream_id(&self, conn: ConnId) -> Option<u32> {
+        self.conns
+            .get(&conn)
+            .filter(|c| c.open)
+            .map(|c| c.local_stream_id)
+    }
+
     /// The server address that best matches one of ours (`matchAddress`).
     fn lan_address(&self, theirs: &[SocketAddrV4]) -> Option<SocketAddrV4> {
         let usable: Vec<&SocketAddrV4> = theirs.iter().filter(|a| !is_reserved(*a.ip())).collect();
@@ -407,5 +431,59 @@ impl HyperDht {
             })
             .or_else(|| usable.first())
             .map(|a| **a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_bogon;
+
+    /// `require('bogon')(ip)` of the pinned JS stack (testnet/node_modules, run on
+    /// 2026-11-27): (address, bogon).
+    const BOGON_VECTORS: &[(&str, bool)] = &[
+        ("198.18.1.2", true),
+        ("198.19.255.1", true),
+        ("198.18.0.0", true),
+        ("198.19.255.255", true),
+        ("198.20.0.1", false),
+        ("198.17.255.255", false),
+        ("192.0.2.2", true),
+        ("198.51.100.11", true),
+        ("203.0.113.10", true),
+        ("198.51.99.255", false),
+        ("198.51.101.0", false),
+        ("203.0.112.255", false),
+        ("203.0.114.0", false),
+        ("192.0.3.0", false),
+        ("192.0.0.1", true),
+        ("192.0.0.255", true),
+        ("192.0.1.0", false),
+        ("100.64.0.1", true),
+        ("100.127.1.1", true),
+        ("100.63.255.255", false),
+        ("100.128.0.0", false),
+        ("10.0.0.1", true),
+        ("172.16.0.1", true),
+        ("192.168.1.1", true),
+        ("127.0.0.1", true),
+        ("169.254.1.1", true),
+        ("0.0.0.0", true),
+        ("0.1.2.3", true),
+        ("224.0.0.1", true),
+        ("233.252.0.1", true),
+        ("240.0.0.1", true),
+        ("255.255.255.255", true),
+        ("8.8.8.8", false),
+        ("1.1.1.1", false),
+        ("192.88.99.1", false),
+        ("192.31.196.1", false),
+    ];
+
+    #[test]
+    fn bogons_match_the_reference() {
+        for (ip, bogon) in BOGON_VECTORS {
+            let addr = ip.parse().expect("vector address");
+            assert_eq!(is_bogon(addr), *bogon, "{ip}");
+        }
     }
 }

@@ -132,6 +132,16 @@ impl HyperDht {
             .get(&id)
             .is_some_and(|s| s.relays.contains(&req.from));
         let key = (id, hp.id);
+        if !self.slots.contains_key(&key) {
+            return;
+        }
+        // Our address as the relay saw it, if the request reached the puncher socket.
+        let punch_key = PunchKey::Server(id, hp.id);
+        if let (Some(p), Some((s, to))) = (self.punch.get(punch_key), self.incoming_to) {
+            if req.handle.socket() == Socket::Other(s) && p.socket == s {
+                self.add_sample(punch_key, req.from, to);
+            }
+        }
         let Some(slot) = self.slots.get_mut(&key) else {
             return;
         };
@@ -178,6 +188,25 @@ impl HyperDht {
         if !has_pending || !self.analysis_settled(key) {
             return;
         }
+        // Unstable (no class) and the client is not punching yet: a new socket and
+        // sampler (spec §12.4 step 3); the round is answered once that analysis settled.
+        // Both sides RANDOM is left to the client, which aborts with
+        // HOLEPUNCH_DOUBLE_RANDOMIZED_NATS (as against the reference's server).
+        let unknown = self
+            .punch
+            .get(key)
+            .is_some_and(|p| p.nat.class() == firewall::UNKNOWN && !p.is_punching());
+        let client_punching = self
+            .slots
+            .get(&(id, slot))
+            .is_some_and(|s| s.client_punching);
+        let mut still_unstable = false;
+        if unknown && !client_punching {
+            if self.reopen_puncher(now, key) {
+                return self.server_analysis(now, id, slot);
+            }
+            still_unstable = true;
+        }
         let Some(s) = self.slots.get_mut(&(id, slot)) else {
             return;
         };
@@ -200,7 +229,9 @@ impl HyperDht {
             return;
         };
         let mut error = error_code::NONE;
-        if s.client_punching && !s.punching {
+        if still_unstable {
+            error = error_code::ABORTED;
+        } else if s.client_punching && !s.punching {
             let random = local == firewall::RANDOM || s.remote_fw == firewall::RANDOM;
             let mut all = s.remote_addrs.clone();
             if s.remote_fw != firewall::RANDOM && !all.contains(&s.client) {

@@ -97,6 +97,8 @@ pub(super) struct Puncher {
     next: Option<Instant>,
     random: bool,
     pub(super) connected: bool,
+    /// Sockets other than `socket` reported in [`super::Event::PunchSocket`].
+    reported: Vec<u32>,
 }
 
 /// The holepunch bookkeeping of a node.
@@ -108,13 +110,15 @@ pub(super) struct Punchers {
     owners: HashMap<u32, PunchKey>,
     map: HashMap<PunchKey, Puncher>,
     random_active: bool,
-    random_last: Instant,
+    /// When the last random punch ended (`None`: none yet, and not deferred).
+    random_last: Option<Instant>,
     pub(super) holepunched: u64,
     pub(super) probes_answered: u64,
 }
 
 impl Punchers {
-    pub(super) fn new(now: Instant) -> Self {
+    /// `deferred`: the random-punch clock starts then (`deferRandomPunch`).
+    pub(super) fn new(deferred: Option<Instant>) -> Self {
         Self {
             next_socket: 0,
             probes: VecDeque::new(),
@@ -122,7 +126,7 @@ impl Punchers {
             owners: HashMap::new(),
             map: HashMap::new(),
             random_active: false,
-            random_last: now,
+            random_last: deferred,
             holepunched: 0,
             probes_answered: 0,
         }
@@ -207,13 +211,16 @@ impl HyperDht {
                 next: None,
                 random: false,
                 connected: false,
+                reported: Vec::new(),
             },
         );
         self.sample(now, key);
         socket
     }
 
-    /// A new socket and sampler for an unstable puncher.
+    /// A new socket and sampler for an unstable puncher. A client releases the old
+    /// sockets; a server keeps them (the relays still forward the client's rounds to the
+    /// old socket's address, and its waiting stream listens there).
     pub(super) fn reopen_puncher(&mut self, now: Instant, key: PunchKey) -> bool {
         let Some(p) = self.punch.map.get(&key) else {
             return false;
@@ -222,14 +229,17 @@ impl HyperDht {
             return false;
         }
         let reopens = p.reopens + 1;
-        let old = p.sockets.clone();
-        for s in old {
-            self.punch.release(s);
+        let mut sockets = p.sockets.clone();
+        if let PunchKey::Client(_) = key {
+            for s in sockets.drain(..) {
+                self.punch.release(s);
+            }
         }
         let socket = self.punch.alloc(key);
+        sockets.push(socket);
         if let Some(p) = self.punch.map.get_mut(&key) {
             p.socket = socket;
-            p.sockets = vec![socket];
+            p.sockets = sockets;
             p.nat = Nat::new();
             p.reopens = reopens;
             p.pings = 0;
@@ -247,7 +257,7 @@ impl HyperDht {
         };
         if p.random {
             self.punch.random_active = false;
-            self.punch.random_last = now;
+            self.punch.random_last = Some(now);
         }
         for s in p.sockets {
             if Some(s) == keep {
@@ -356,7 +366,11 @@ impl HyperDht {
     /// Whether a random punch may start now (§12.6): none running and 20 s since the
     /// last one ended.
     pub(super) fn random_punch_allowed(&self, now: Instant) -> bool {
-        !self.punch.random_active && now >= self.punch.random_last + RANDOM_PUNCH_INTERVAL
+        !self.punch.random_active
+            && self
+                .punch
+                .random_last
+                .is_none_or(|t| now >= t + RANDOM_PUNCH_INTERVAL)
     }
 
     /// Starts the strategy for `local` / `remote` classes (OPEN counts as CONSISTENT).
@@ -528,7 +542,7 @@ impl HyperDht {
             if p.random {
                 p.random = false;
                 self.punch.random_active = false;
-                self.punch.random_last = now;
+                self.punch.random_last = Some(now);
             }
         }
     }
@@ -541,8 +555,39 @@ impl HyperDht {
                 self.punch.probes_answered += 1;
                 self.punch.probe(socket, from, PROBE_TTL);
                 self.stop_punch(now, key);
+                self.report_punch_socket(key, socket);
             }
             None => {}
+        }
+    }
+
+    /// A datagram that is neither a probe nor dht-rpc (a client's UDX datagram) reached
+    /// pool socket `socket`. At a server this happens when one of its birthday sockets'
+    /// own probes reached the client through a mapping the client had opened towards
+    /// that port before the socket existed: the client connected there, while no probe
+    /// of the client reached that socket. Its stream must listen there too.
+    pub(super) fn handle_stream_datagram(&mut self, socket: u32) {
+        if let Some(key @ PunchKey::Server(..)) = self.punch.owners.get(&socket).copied() {
+            self.report_punch_socket(key, socket);
+        }
+    }
+
+    /// Reports (once) that a server's puncher socket other than the slot's first one
+    /// carries the path ([`super::Event::PunchSocket`]).
+    fn report_punch_socket(&mut self, key: PunchKey, socket: u32) {
+        let PunchKey::Server(server, _) = key else {
+            return;
+        };
+        if let Some(p) = self.punch.map.get_mut(&key) {
+            let first = p.sockets.first().copied().unwrap_or(p.socket);
+            if socket != first && !p.reported.contains(&socket) {
+                p.reported.push(socket);
+                self.events.push_back(super::Event::PunchSocket {
+                    server,
+                    slot_socket: first,
+                    socket,
+                });
+            }
         }
     }
 }
@@ -551,5 +596,94 @@ impl Puncher {
     /// A strategy is running.
     pub(super) fn is_punching(&self) -> bool {
         self.strategy.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{Config, HolepunchConfig};
+    use crate::storage::StorageConfig;
+
+    fn node(now: Instant, defer_random_punch: bool) -> HyperDht {
+        let config = Config {
+            dht: plures_dht_rpc::Config::new(7),
+            storage: StorageConfig::default(),
+            unix_ms: 0,
+            entropy: [7; 32],
+            local_addresses: Vec::new(),
+            holepunch: HolepunchConfig {
+                defer_random_punch,
+                ..HolepunchConfig::default()
+            },
+        };
+        HyperDht::new(config, now)
+    }
+
+    /// A server puncher with its slot socket and one more (a birthday socket).
+    fn server_puncher(n: &mut HyperDht, now: Instant) -> (PunchKey, u32, u32) {
+        let key = PunchKey::Server(ServerId(1), 0);
+        let first = n.new_puncher(now, key);
+        let other = n.punch.alloc(key);
+        if let Some(p) = n.punch.map.get_mut(&key) {
+            p.sockets.push(other);
+        }
+        while n.poll_event().is_some() {}
+        (key, first, other)
+    }
+
+    fn punch_sockets(n: &mut HyperDht) -> Vec<(u32, u32)> {
+        std::iter::from_fn(|| n.poll_event())
+            .filter_map(|e| match e {
+                crate::node::Event::PunchSocket {
+                    slot_socket,
+                    socket,
+                    ..
+                } => Some((slot_socket, socket)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The client's UDX (neither a probe nor dht-rpc) or its probe on a socket of the
+    /// slot other than the first one is reported once, so the server's stream listens
+    /// there (a birthday punch may land on any of 256 sockets).
+    #[test]
+    fn stream_datagrams_and_probes_on_other_slot_sockets_are_reported_once() {
+        let now = Instant::now();
+        let mut n = node(now, false);
+        let (_, first, other) = server_puncher(&mut n, now);
+        let from = SocketAddrV4::new(Ipv4Addr::new(203, 0, 113, 130), 40000);
+        // A UDX data header: magic 0xff, version 1, then type, offset, id, window, seq, ack.
+        let mut udx = vec![0xff, 1, 0, 0];
+        udx.extend_from_slice(&[0; 16]);
+        let _ = n.handle_datagram(now, Socket::Other(first), from, &udx);
+        assert_eq!(punch_sockets(&mut n), []);
+        let _ = n.handle_datagram(now, Socket::Other(other), from, &udx);
+        let _ = n.handle_datagram(now, Socket::Other(other), from, &udx);
+        let _ = n.handle_datagram(now, Socket::Other(other), from, &[0]);
+        assert_eq!(punch_sockets(&mut n), [(first, other)]);
+
+        let mut n = node(now, false);
+        let (_, first, other) = server_puncher(&mut n, now);
+        let _ = n.handle_datagram(now, Socket::Other(other), from, &[0]);
+        assert_eq!(punch_sockets(&mut n), [(first, other)]);
+        // The probe was answered from the socket it reached.
+        let answer = n.poll_probe().expect("probe answered");
+        assert_eq!(
+            (answer.socket, answer.destination, answer.ttl),
+            (Socket::Other(other), from, PROBE_TTL)
+        );
+    }
+
+    /// The JS reference punches through a randomizing NAT right after it started (NAT
+    /// lab, JS/JS cone/random: connected 0.2 s after start); deferring is opt-in.
+    #[test]
+    fn a_fresh_node_may_random_punch_at_once_unless_deferred() {
+        let now = Instant::now();
+        assert!(node(now, false).random_punch_allowed(now));
+        let deferred = node(now, true);
+        assert!(!deferred.random_punch_allowed(now));
+        assert!(deferred.random_punch_allowed(now + RANDOM_PUNCH_INTERVAL));
     }
 }
