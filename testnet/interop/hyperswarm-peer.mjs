@@ -29,15 +29,20 @@ const hex = (b) => Buffer.from(b).toString('hex')
 const argv = process.argv.slice(2)
 let bootstrap = []
 let seed = null
+let firewalled = false
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--bootstrap') bootstrap = argv[++i].split(',')
   else if (argv[i] === '--seed') seed = Buffer.from(argv[++i], 'hex')
+  else if (argv[i] === '--firewalled') firewalled = true
   else throw new Error('unknown argument ' + argv[i])
 }
 
-// Reachable (OPEN): the Rust side does not holepunch yet, and a firewalled JS node on
-// loopback may offer no usable LAN address before its local-address check finished.
-const dht = new DHT({ bootstrap, host: '127.0.0.1', ephemeral: false, firewalled: false })
+// Default: reachable (OPEN), so connections need no holepunch. --firewalled: an ephemeral
+// node that skips the quick firewall check (which sometimes passes on loopback), so it
+// stays firewalled and every connection to a firewalled peer is holepunched.
+const dht = firewalled
+  ? new DHT({ bootstrap, host: '127.0.0.1', ephemeral: true, quickFirewall: false })
+  : new DHT({ bootstrap, host: '127.0.0.1', ephemeral: false, firewalled: false })
 const keyPair = DHT.keyPair(seed)
 const swarm = new Hyperswarm({ dht, keyPair })
 const sockets = new Map()

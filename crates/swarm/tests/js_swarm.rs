@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plures_hyperdht::KeyPair;
-use plures_hyperdht::driver::{HyperDhtNode, testnet};
+use plures_hyperdht::driver::{HyperDhtNode, NodeConfig, testnet};
 use plures_swarm::{JoinOptions, PeerConnection, Swarm, SwarmConfig};
 use plures_test_support::{JsPeer, pattern, testnet_dir, within};
 use serde_json::{Value, json};
@@ -311,4 +311,64 @@ async fn a_connection_the_js_peer_drops_is_redialled() {
     drop(first);
     second.stream.shutdown().await.expect("end");
     assert!(js.finish().await, "JS peer exited with an error");
+}
+
+/// Both sides firewalled (ephemeral, no quick firewall check, no LAN shortcut): the
+/// connection can only come up by holepunching, through the Rust relays of the testnet.
+async fn firewalled_pair(rust_seed: [u8; 32], js_seed: [u8; 32]) {
+    let Some(dir) = testnet_dir(&["hyperswarm", "hyperdht"]) else {
+        return;
+    };
+    let nodes = within("testnet", testnet(LOCAL, 6)).await.expect("testnet");
+    let bootstrap = nodes[0].server_addr();
+    let mut js = JsPeer::spawn(
+        &dir,
+        "interop/hyperswarm-peer.mjs",
+        &[
+            "--bootstrap",
+            &bootstrap.to_string(),
+            "--seed",
+            &hex::encode(js_seed),
+            "--firewalled",
+        ],
+    );
+    js.event("ready").await;
+    let js_key = *KeyPair::from_seed(js_seed).public_key();
+
+    let mut config = NodeConfig::new(vec![bootstrap]);
+    config.host = LOCAL;
+    config.dht.ephemeral = Some(true);
+    config.dht.quick_firewall = false;
+    config.holepunch.local_connection = false;
+    let node = Arc::new(HyperDhtNode::bind(config).expect("bind"));
+    within("ready", node.ready()).await.expect("ready");
+    let mut swarm = swarm(&node, rust_seed, SwarmConfig::default()).await;
+
+    let topic = [0x5d; 32];
+    js.send(&json!({ "op": "join", "topic": hex::encode(topic) }))
+        .await;
+    js.event("flushed").await;
+    swarm.join(topic).expect("join");
+    let mut conn = within("connection", swarm.next())
+        .await
+        .expect("connection");
+    assert_eq!(conn.remote_public_key, js_key);
+    let js_conn = js.event("connection").await;
+    assert_eq!(
+        js_conn["remotePublicKey"],
+        hex::encode(KeyPair::from_seed(rust_seed).public_key())
+    );
+    echo(&mut conn, 64 * 1024).await;
+    let stats = within("stats", node.stats()).await.expect("stats");
+    assert!(stats.holepunched >= 1, "not holepunched: {stats:?}");
+    conn.stream.shutdown().await.expect("end");
+    assert!(js.finish().await, "JS peer exited with an error");
+    drop(nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firewalled_rust_swarm_and_firewalled_js_hyperswarm_connect_by_holepunch() {
+    let (lo, hi) = ordered_seeds();
+    firewalled_pair(hi, lo).await;
+    firewalled_pair(lo, hi).await;
 }
