@@ -128,6 +128,8 @@ fn start_after(since: &VersionVector, replica: &ReplicaId) -> Option<Hlc> {
 }
 
 #[cfg(test)]
+mod redb_compact_tests;
+#[cfg(test)]
 mod redb_tests;
 #[cfg(test)]
 mod tests;

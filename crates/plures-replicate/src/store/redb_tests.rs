@@ -31,7 +31,7 @@ fn arb_op() -> impl Strategy<Value = Op> {
     )
 }
 
-fn arb_since() -> impl Strategy<Value = VersionVector> {
+pub(super) fn arb_since() -> impl Strategy<Value = VersionVector> {
     proptest::collection::vec((1u8..4, 0u64..42), 0..3).prop_map(|v| {
         v.into_iter()
             .filter(|(_, ms)| *ms > 0)
@@ -42,13 +42,13 @@ fn arb_since() -> impl Strategy<Value = VersionVector> {
 
 /// `ops` with each run of equal stamps (one multi-field write) sorted by id and field: the
 /// contract orders by stamp only, and each store numbers fields its own way.
-fn canonical(mut ops: Vec<Op>) -> Vec<Op> {
+pub(super) fn canonical(mut ops: Vec<Op>) -> Vec<Op> {
     let key = |o: &Op| (o.stamp, o.id.clone(), o.action.field().map(str::to_owned));
     ops.sort_by_key(key);
     ops
 }
 
-fn same<A: Store, B: Store>(
+pub(super) fn same<A: Store, B: Store>(
     model: &A,
     disk: &B,
     sinces: &[(VersionVector, usize)],

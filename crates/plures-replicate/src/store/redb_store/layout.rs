@@ -5,6 +5,8 @@
 //!                  2 replica (its 16 bytes); numbers are dense from 0 per kind
 //! ids              (collection, record) -> record id          records numbered from 0
 //! log              (collection, replica, hlc, record, slot) -> value
+//!                  (generation g > 0 of it is named `log.g`)
+//! layout           "log" -> the generation of `log` (absent: 0)
 //! version_vectors  (collection, replica) -> greatest hlc seen
 //! meta             name -> bytes (not replicated)
 //! ```
@@ -14,10 +16,12 @@
 //! value); slot `n > 0` the field numbered `n - 1`, whose value is one kind byte (0
 //! removed, 1 set) and, if set, the value's compact JSON text. A write that replaces a
 //! winner only appends its own row: the replaced row stays behind as stale (the in-memory
-//! index says which rows are live), and once stale rows are many, each transaction also
-//! sweeps the next stretch of the table for them. So a transaction of random overwrites
-//! dirties the pages at the end of each replica's range and one stretch, not one page per
-//! overwritten register.
+//! index says which rows are live). So a transaction of random overwrites dirties the pages
+//! at the end of each replica's range, not one page per overwritten register. Once stale
+//! rows outnumber the live ones by `COMPACT_RATIO`, the transaction that got there also
+//! compacts: it copies the live rows in key order into the next generation's table,
+//! deletes the old one and records the new generation in `layout`. A compaction copies a
+//! third as many rows as the writes that made it due, so its cost is amortised over them.
 
 use crate::clock::{Hlc, ReplicaId, Stamp};
 use crate::crdt::VersionVector;
@@ -32,7 +36,29 @@ pub(super) type LogKey = (u32, u32, u64, u32, u32);
 
 pub(super) const NAMES: TableDefinition<'_, (u8, &[u8]), u32> = TableDefinition::new("names");
 pub(super) const IDS: TableDefinition<'_, (u32, u32), &str> = TableDefinition::new("ids");
-pub(super) const LOG: TableDefinition<'_, LogKey, &[u8]> = TableDefinition::new("log");
+/// `"log"` -> the generation of the `log` table (absent: 0).
+pub(super) const LAYOUT: TableDefinition<'_, &str, u64> = TableDefinition::new("layout");
+
+/// The name of generation `generation` of the `log` table: `log`, then `log.1`, `log.2`…
+pub(super) fn log_name(generation: u64) -> String {
+    if generation == 0 {
+        "log".to_owned()
+    } else {
+        format!("log.{generation}")
+    }
+}
+
+/// The `log` table called `name` (see [`log_name`]).
+pub(super) fn log_table(name: &str) -> TableDefinition<'_, LogKey, &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+/// The current generation of `log`, as stored in `layout`.
+pub(super) fn log_generation<T: ReadableTable<&'static str, u64>>(
+    layout: &T,
+) -> Result<u64, StoreError> {
+    Ok(layout.get("log")?.map_or(0, |g| g.value()))
+}
 pub(super) const VERSIONS: TableDefinition<'_, (u32, u32), u64> =
     TableDefinition::new("version_vectors");
 pub(super) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
@@ -92,8 +118,6 @@ pub(super) struct Coll {
     pub(super) rows: usize,
     /// Live rows (winners).
     pub(super) live: usize,
-    /// Where the next sweep for stale rows starts (`None`: at the first row).
-    pub(super) cursor: Option<LogKey>,
 }
 
 impl Coll {
@@ -113,7 +137,24 @@ pub(super) struct Interned<T> {
     pub(super) names: Vec<T>,
 }
 
+/// Up to this many names of a kind are looked up by comparing them in turn, which is
+/// cheaper than hashing the name (few fields and replicas is the common case).
+const SCAN: usize = 8;
+
 impl<T: Clone + Eq + std::hash::Hash> Interned<T> {
+    /// The number of `name`.
+    fn get<Q>(&self, name: &Q) -> Option<u32>
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
+        if self.names.len() <= SCAN {
+            let at = self.names.iter().position(|n| n.borrow() == name)?;
+            return u32::try_from(at).ok();
+        }
+        self.numbers.get(name).copied()
+    }
+
     fn put(&mut self, name: T, no: u32) {
         let at = no as usize;
         if at >= self.names.len() {
@@ -142,11 +183,16 @@ pub(super) struct State {
     pub(super) replicas: Interned<ReplicaId>,
     /// Per collection number.
     pub(super) colls: Vec<Coll>,
+    /// The generation of the `log` table and its name.
+    pub(super) log_generation: u64,
+    pub(super) log_name: String,
 }
 
 impl State {
     pub(super) fn load(txn: &redb::ReadTransaction) -> Result<Self, StoreError> {
         let mut out = Self::default();
+        out.log_generation = log_generation(&txn.open_table(LAYOUT)?)?;
+        out.log_name = log_name(out.log_generation);
         for row in txn.open_table(NAMES)?.iter()? {
             let (key, no) = row?;
             let (kind, name) = key.value();
@@ -195,7 +241,7 @@ impl State {
         // Every row is or was a winner, and a winner is only ever replaced by a greater
         // stamp: the live rows are the greatest per slot, minus fields hidden by the
         // tombstone.
-        for row in txn.open_table(LOG)?.iter()? {
+        for row in txn.open_table(log_table(&out.log_name))?.iter()? {
             let (key, _) = row?;
             let (c, rno, hlc, rec, slot) = key.value();
             let stamp = Stamp::new(Hlc::from_u64(hlc), out.replica(rno)?);
@@ -303,7 +349,7 @@ impl Interner<'_, '_> {
         let Some(name) = field else {
             return Ok(TOMBSTONE);
         };
-        if let Some(&n) = self.state.fields.numbers.get(name) {
+        if let Some(n) = self.state.fields.get(name) {
             return Ok(n + 1);
         }
         let n = number(self.state.fields.names.len())?;
@@ -313,7 +359,7 @@ impl Interner<'_, '_> {
     }
 
     pub(super) fn replica(&mut self, r: ReplicaId) -> Result<u32, StoreError> {
-        if let Some(&n) = self.state.replicas.numbers.get(&r) {
+        if let Some(n) = self.state.replicas.get(&r) {
             return Ok(n);
         }
         let n = number(self.state.replicas.names.len())?;
