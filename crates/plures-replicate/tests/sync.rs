@@ -592,3 +592,33 @@ fn sync_key_is_stored_in_metadata_and_never_shown() {
         Err(plures_replicate::sync::SyncError::NoRuntime)
     ));
 }
+
+/// A stream that keeps written bytes until it is flushed, as a secret-stream may: the
+/// driver has to flush, or the last frame waits in the buffer while the peer waits for it.
+#[tokio::test]
+async fn a_stream_that_holds_writes_until_flushed_still_syncs() {
+    use tokio::io::BufWriter;
+    let a = SyncEngine::new(MemoryStore::new(), ReplicaId::from_bytes([1; 16])).unwrap();
+    let b = SyncEngine::new(MemoryStore::new(), ReplicaId::from_bytes([2; 16])).unwrap();
+    for i in 0..20 {
+        a.set("notes", &format!("a{i}"), "v", json!(i)).unwrap();
+        b.set("notes", &format!("b{i}"), "v", json!(i)).unwrap();
+    }
+    let (da, sa) = memory_source::<BufWriter<DuplexStream>>(&[1]);
+    let (db_, sb) = memory_source::<BufWriter<DuplexStream>>(&[2]);
+    a.enable_sync(options(1, Collections::all()), sa).unwrap();
+    b.enable_sync(options(1, Collections::all()), sb).unwrap();
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let hash = Rng(9).hash().to_vec();
+    let conn = |stream, role| Connection {
+        stream: BufWriter::new(stream),
+        handshake_hash: hash.clone(),
+        role,
+        remote: Vec::new(),
+    };
+    da.offer(conn(x, Role::Initiator));
+    db_.offer(conn(y, Role::Responder));
+    let (na, nb) = (Node::wrap(a), Node::wrap(b));
+    converge(&[&na, &nb]).await;
+    assert_eq!(na.ops().len(), 40);
+}

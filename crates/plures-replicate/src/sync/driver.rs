@@ -97,6 +97,11 @@ where
             if wr.write_all(&frame).await.is_err() {
                 return;
             }
+            // A stream may keep written bytes until flushed (a secret-stream does): flush
+            // whenever the queue runs dry, so the last frame never waits in a buffer.
+            if rx.is_empty() && wr.flush().await.is_err() {
+                return;
+            }
         }
         let _ = wr.shutdown().await;
     });
