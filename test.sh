@@ -62,4 +62,7 @@ else
   cargo build --quiet -p plures-hyperdht --example natlab-peer
   timeout -k 10 330 cargo test -p plures-hyperdht --test natlab -- --ignored --test-threads=1 \
     --skip direct::random_more::
+  # the mission end to end: two `plures-sync sync` replicas behind NATs replicate
+  cargo test --quiet --no-run -p plures-sync --test natlab_sync
+  timeout -k 10 240 cargo test -p plures-sync --test natlab_sync -- --ignored --test-threads=1
 fi

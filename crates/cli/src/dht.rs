@@ -1,10 +1,11 @@
-//! `plures-sync testnet` and `plures-sync node`: dht-rpc nodes on tokio.
+//! `plures-sync testnet` (hyperdht nodes) and `plures-sync node` (a dht-rpc node) on tokio.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::time::Duration;
 
 use plures_dht_rpc::driver::{DhtNode, NodeConfig};
+use plures_hyperdht::driver::{HyperDhtNode, NodeConfig as HyperNodeConfig};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
@@ -67,18 +68,31 @@ async fn deadline(seconds: Option<u64>) {
     }
 }
 
-/// A local DHT of `nodes` nodes on 127.0.0.1: a bootstrapper on `port` (0 = free port)
-/// and `nodes - 1` persistent nodes. Prints one JSON line with the bootstrap address once
-/// all are bootstrapped, then runs until stdin closes, `seconds` pass or Ctrl-C.
-pub(crate) async fn testnet(nodes: usize, port: u16, seconds: Option<u64>) -> io::Result<()> {
-    let host = Ipv4Addr::LOCALHOST;
+/// A local DHT of `nodes` hyperdht nodes on `host`: a bootstrapper on `port` (0 = free
+/// port; it joins `bootstrap` when given) and `nodes - 1` persistent nodes. Prints one
+/// JSON line with the bootstrap address once all are bootstrapped, then runs until stdin
+/// closes, `seconds` pass or Ctrl-C.
+pub(crate) async fn testnet(
+    nodes: usize,
+    host: Ipv4Addr,
+    port: u16,
+    bootstrap: &[String],
+    seconds: Option<u64>,
+) -> io::Result<()> {
     let closed = stdin_closed();
-    let boot = DhtNode::bind(NodeConfig::bootstrapper(host, port))?;
+    let join = bootstrap
+        .iter()
+        .filter(|e| !e.is_empty())
+        .map(|e| resolve(e))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut config = HyperNodeConfig::bootstrapper(host, port);
+    config.dht.bootstrap = join;
+    let boot = HyperDhtNode::bind(config)?;
     let boot_addr = boot.server_addr();
     info!(%boot_addr, "bootstrap node listening");
     let mut all = vec![boot];
     for _ in 1..nodes {
-        all.push(DhtNode::bind(NodeConfig::persistent(
+        all.push(HyperDhtNode::bind(HyperNodeConfig::persistent(
             host,
             0,
             vec![boot_addr],
@@ -86,8 +100,8 @@ pub(crate) async fn testnet(nodes: usize, port: u16, seconds: Option<u64>) -> io
     }
     let up = async {
         for (i, node) in all.iter().enumerate() {
-            node.bootstrapped().await?;
-            info!(node = i, addr = %node.server_addr(), table = node.table_size(), "bootstrapped");
+            let s = node.wait_status(|s| s.bootstrapped && s.persistent).await?;
+            info!(node = i, addr = %node.server_addr(), table = s.table_size, "bootstrapped");
         }
         io::Result::Ok(())
     };

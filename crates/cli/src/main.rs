@@ -2,14 +2,17 @@
 //!
 //! - `plures-sync vectors check PATH...`: JS-recorded test vectors against the Rust
 //!   implementation;
-//! - `plures-sync testnet --nodes N --port P [--seconds S]`: a local dht-rpc network on
-//!   127.0.0.1 that prints its bootstrap address as one JSON line and stops when stdin
-//!   closes;
+//! - `plures-sync testnet --nodes N --port P [--host IP] [--bootstrap H:P]... [--seconds S]`:
+//!   a local hyperdht network (127.0.0.1 by default) that prints its bootstrap address as
+//!   one JSON line and stops when stdin closes;
 //! - `plures-sync node [--bootstrap HOST:PORT]... [--port P] [--seconds S]`: one
 //!   long-running dht-rpc node (default bootstrap: the public hyperdht nodes);
 //! - `plures-sync demo [--replicas R] [--nodes N] [--records K] [--seconds S]`: a local
 //!   hyperdht testnet plus R replicas that share a sync key, find each other on its topic
-//!   and replicate until every replica holds every record.
+//!   and replicate until every replica holds every record;
+//! - `plures-sync keygen`: a fresh sync key (64 hex digits);
+//! - `plures-sync sync --key K --store FILE.redb [--bootstrap H:P]...`: one replica process
+//!   (redb store, sync key, DHT discovery, replication), driven by JSON lines on stdin.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +21,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod dht;
+mod sync;
 
 #[derive(Parser)]
 #[command(name = "plures-sync", version, about = "Plures Hyperswarm stack tool")]
@@ -33,12 +37,17 @@ enum Command {
         #[command(subcommand)]
         command: VectorsCommand,
     },
-    /// A local dht-rpc network on 127.0.0.1.
+    /// A local network of hyperdht nodes (which are dht-rpc nodes too), on 127.0.0.1 by
+    /// default.
     ///
-    /// The first node is a bootstrapper on --port (0 = a free port), the others bootstrap
-    /// from it. When all are up it prints `{"bootstrap":[{"host":"127.0.0.1","port":P}],
+    /// The first node is a bootstrapper on --host:--port (0 = a free port), the others
+    /// bootstrap from it. When all are up it prints `{"bootstrap":[{"host":H,"port":P}],
     /// "nodes":N}` on stdout, then runs until stdin closes, --seconds pass or Ctrl-C.
     /// Progress goes to stderr (RUST_LOG=info).
+    ///
+    /// Several hosts form one network when the later ones get `--bootstrap` of the first:
+    /// `plures-sync testnet --host 10.0.0.1 --port 49737` and
+    /// `plures-sync testnet --host 10.0.0.2 --port 49737 --bootstrap 10.0.0.1:49737`.
     Testnet {
         /// Number of nodes, the bootstrapper included.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
@@ -46,6 +55,12 @@ enum Command {
         /// Port of the bootstrap node (0 = any free port).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Address every node binds to and announces.
+        #[arg(long, default_value_t = std::net::Ipv4Addr::LOCALHOST)]
+        host: std::net::Ipv4Addr,
+        /// Nodes of another testnet to join (`HOST:PORT`; repeat or separate with commas).
+        #[arg(long, value_delimiter = ',')]
+        bootstrap: Vec<String>,
         /// Stop after this many seconds.
         #[arg(long)]
         seconds: Option<u64>,
@@ -83,6 +98,33 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Prints a fresh random sync key (64 hex digits) for `sync --key`.
+    Keygen,
+    /// One replica: a redb store that replicates with every process sharing its sync key.
+    ///
+    /// Opens (or creates) the store, keeps the sync key in its metadata (never logged),
+    /// joins the key's Hyperswarm topic through the DHT (default: the public bootstrap
+    /// nodes), connects to the peers it finds (holepunching through NATs; Noise-encrypted
+    /// streams) and replicates as a CRDT: both sides may write, every replica converges.
+    ///
+    /// Commands are JSON lines on stdin, replies and events JSON lines on stdout:
+    /// `{"op":"put","collection":C,"id":I,"data":{..}}`, `{"op":"get",..}`,
+    /// `{"op":"delete",..}`, `{"op":"dump"}`, `{"op":"wait",..,"data":{..}}`,
+    /// `{"op":"status"}`; events `ready`, `announced`, `connection`, `peer_connected`,
+    /// `sync_complete`, `peer_disconnected`, `peer_rejected`, `stopped`. It stops on stdin
+    /// EOF, Ctrl-C or --seconds, with every write flushed to the store.
+    ///
+    /// Example (two terminals, or two machines behind NATs):
+    ///
+    ///   K=$(plures-sync keygen)
+    ///
+    ///   plures-sync sync --key "$K" --store a.redb
+    ///
+    ///   plures-sync sync --key "$K" --store b.redb
+    ///
+    /// then type `{"op":"put","collection":"notes","id":"n1","data":{"text":"hi"}}` into
+    /// one and `{"op":"dump"}` into the other.
+    Sync(sync::SyncArgs),
 }
 
 #[derive(Subcommand)]
@@ -131,8 +173,17 @@ fn main() -> ExitCode {
         Command::Testnet {
             nodes,
             port,
+            host,
+            bootstrap,
             seconds,
-        } => run(dht::testnet(nodes.into(), port, seconds)),
+        } => run(dht::testnet(nodes.into(), host, port, &bootstrap, seconds)),
+        Command::Keygen => {
+            println!("{}", sync::keygen());
+            ExitCode::SUCCESS
+        }
+        Command::Sync(args) => {
+            run(async move { sync::run(args).await.map_err(std::io::Error::other) })
+        }
         Command::Node {
             bootstrap,
             port,
