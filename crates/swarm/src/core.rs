@@ -374,6 +374,9 @@ impl Core {
             self.flush_done(tick);
             return;
         }
+        // A dial not taken from the queue (an explicit peer) still counts as a running
+        // dial for every flush that starts waiting while it runs (`connecting`).
+        let tick = tick.or(Some(self.flush_tick));
         let id = self.new_id();
         self.conns.insert(
             key,

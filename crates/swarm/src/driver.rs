@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use plures_hyperdht::KeyPair;
 use plures_hyperdht::driver::{HyperDhtNode, Server, Stream};
@@ -144,6 +144,7 @@ impl Swarm {
             events: ev_tx,
             connections: Arc::clone(&connections),
             refreshes: HashMap::new(),
+            unannounces: Vec::new(),
             dials: HashMap::new(),
             live: HashMap::new(),
             staged: HashMap::new(),
@@ -270,6 +271,16 @@ impl Swarm {
     }
 }
 
+/// How long `destroy` waits for the UNANNOUNCEs it started.
+const UNANNOUNCE_WAIT: Duration = Duration::from_secs(5);
+
+/// Awaits every handle (their results are not needed).
+async fn join_all(handles: Vec<JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
 struct Driver {
     core: Core,
     node: Arc<HyperDhtNode>,
@@ -282,6 +293,8 @@ struct Driver {
     events: mpsc::UnboundedSender<SwarmEvent>,
     connections: Arc<AtomicUsize>,
     refreshes: HashMap<[u8; 32], JoinHandle<()>>,
+    /// Running UNANNOUNCEs; `destroy` waits for them (bounded by [`UNANNOUNCE_WAIT`]).
+    unannounces: Vec<JoinHandle<()>>,
     dials: HashMap<ConnId, JoinHandle<()>>,
     live: HashMap<ConnId, stream::Handle>,
     staged: HashMap<ConnId, PeerConnection>,
@@ -336,6 +349,13 @@ impl Driver {
             h.kill();
         }
         self.connections.store(0, Ordering::SeqCst);
+        // Destroy withdraws this swarm's announcements (spec §14); give them a bounded
+        // time to finish so a process that exits right after `destroy` leaves no record.
+        let pending = std::mem::take(&mut self.unannounces);
+        let all = join_all(pending);
+        if tokio::time::timeout(UNANNOUNCE_WAIT, all).await.is_err() {
+            debug!("unannounce still running after {UNANNOUNCE_WAIT:?}; left behind");
+        }
     }
 
     fn command(&mut self, cmd: Cmd) {
@@ -506,11 +526,12 @@ impl Driver {
             Action::Unannounce { topic } => {
                 let node = Arc::clone(&self.node);
                 let kp = self.key_pair.clone();
-                tokio::spawn(async move {
+                self.unannounces.retain(|t| !t.is_finished());
+                self.unannounces.push(tokio::spawn(async move {
                     if let Err(e) = node.unannounce(topic, kp).await {
                         debug!(topic = %short(&topic), "unannounce failed: {e}");
                     }
-                });
+                }));
             }
             Action::Dial { id, public_key } => {
                 let node = Arc::clone(&self.node);

@@ -269,6 +269,13 @@ async fn leave_keeps_connections_and_firewall_bans() {
     let peers = c.peers().await.expect("peers");
     assert!(peers.iter().any(|p| p.public_key == ka && p.banned));
     assert_eq!(c.status().await.expect("status").stats.banned_peers, 1);
+    // Destroy withdraws c's announcement before it returns (spec §14).
+    let kc = *c.public_key();
+    let found = nodes[0].lookup(topic).await.expect("lookup");
+    assert!(found.iter().any(|p| p.public_key == kc), "c announced");
+    c.destroy().await;
+    let found = nodes[0].lookup(topic).await.expect("lookup");
+    assert!(!found.iter().any(|p| p.public_key == kc), "c unannounced");
 
     // Destroy closes every connection, including the one the test still holds: the
     // other side sees it end.

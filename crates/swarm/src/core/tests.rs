@@ -703,3 +703,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn flush_resolves_with_a_connected_explicit_peer() {
+    let t0 = Instant::now();
+    // Explicit peer only.
+    let mut core = Core::new(&config(), key(0x80), 0, t0);
+    core.join_peer(t0, key(1));
+    let (a, _) = drain(&mut core);
+    let d = dials(&a);
+    assert_eq!(d.len(), 1);
+    core.handle_dial_result(t0, d[0].0, key(1), true);
+    drain(&mut core);
+    let f = core.flush(t0);
+    assert_eq!(flushed(&drain(&mut core).1), vec![(f, true)]);
+
+    // Explicit peer that the topic's discovery also finds, before and after it connected.
+    for connect_first in [true, false] {
+        let mut core = Core::new(&config(), key(0x80), 0, t0);
+        core.join(t0, TOPIC, JoinOptions::default()).expect("join");
+        let (a, _) = drain(&mut core);
+        let g = generation(&a);
+        core.join_peer(t0, key(1));
+        let (a, _) = drain(&mut core);
+        let d = dials(&a);
+        assert_eq!(d.len(), 1);
+        if connect_first {
+            core.handle_dial_result(t0, d[0].0, key(1), true);
+            drain(&mut core);
+        }
+        let f = core.flush(t0);
+        core.handle_refresh_done(t0, TOPIC, g, Some(vec![key(1)]));
+        let (a, mut events) = drain(&mut core);
+        assert!(dials(&a).is_empty(), "already connected or connecting");
+        if !connect_first {
+            assert!(flushed(&events).is_empty(), "the dial is still running");
+            core.handle_dial_result(t0, d[0].0, key(1), true);
+            events.extend(drain(&mut core).1);
+        }
+        assert_eq!(flushed(&events), vec![(f, true)], "{connect_first}");
+    }
+}
