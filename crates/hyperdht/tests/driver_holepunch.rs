@@ -4,24 +4,14 @@
 //! bytes flow both ways, the client's path was opened by a probe (its counter), the
 //! server's puncher answered one, and the pool sockets are gone afterwards.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
-
 use plures_hyperdht::KeyPair;
-use plures_hyperdht::driver::{HyperDhtNode, NodeConfig, testnet};
+use plures_hyperdht::driver::testnet;
 use plures_test_support::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
+mod live;
 
-fn firewalled(bootstrap: SocketAddrV4, fast_open: bool) -> HyperDhtNode {
-    let mut c = NodeConfig::new(vec![bootstrap]);
-    c.host = LOCAL;
-    c.dht.ephemeral = Some(true);
-    c.dht.quick_firewall = false;
-    c.holepunch.local_connection = false;
-    c.holepunch.fast_open = fast_open;
-    HyperDhtNode::bind(c).expect("bind")
-}
+use live::{LOCAL, firewalled};
 
 async fn punch(fast_open: bool, seed: u8) {
     let nodes = within("testnet", testnet(LOCAL, 5)).await.expect("testnet");

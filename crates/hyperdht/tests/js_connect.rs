@@ -5,30 +5,16 @@
 //! Both sides check each other's public key. Skipped (with a printed reason) when `node`
 //! or `testnet/node_modules` is missing.
 
-use std::net::Ipv4Addr;
-
 use plures_hyperdht::KeyPair;
-use plures_hyperdht::driver::{Server, testnet};
+use plures_hyperdht::driver::testnet;
 use plures_test_support::{JsPeer, pattern, testnet_dir, within};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
-const BYTES: usize = 64 * 1024;
+mod live;
 
-/// Accepts one connection on `server`, echoes `len` bytes, then ends its side and waits
-/// for the peer's end: dropping a live stream destroys it, which could cut off the echo
-/// before the JS side has read it. Returns the peer's key and the server (kept alive).
-async fn echo_once(mut server: Server, len: usize) -> (Option<[u8; 32]>, Server) {
-    let mut s = server.accept().await.expect("incoming");
-    let mut buf = vec![0u8; len];
-    s.read_exact(&mut buf).await.expect("read");
-    s.write_all(&buf).await.expect("write");
-    s.shutdown().await.expect("end");
-    let mut rest = Vec::new();
-    s.read_to_end(&mut rest).await.expect("read to end");
-    (s.remote_public_key().copied(), server)
-}
+use live::{LOCAL, echo_once};
+const BYTES: usize = 64 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_and_js_connect_both_ways() {

@@ -7,37 +7,15 @@
 //! `dht.stats.punches`). Skipped (with a printed reason) when `node` or
 //! `testnet/node_modules` is missing.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
-
 use plures_hyperdht::KeyPair;
-use plures_hyperdht::driver::{HyperDhtNode, NodeConfig, Server, testnet};
+use plures_hyperdht::driver::testnet;
 use plures_test_support::{JsPeer, pattern, testnet_dir, within};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
+mod live;
 
-/// A firewalled, ephemeral Rust node on loopback that does not take the LAN shortcut.
-fn firewalled(bootstrap: SocketAddrV4, fast_open: bool) -> HyperDhtNode {
-    let mut c = NodeConfig::new(vec![bootstrap]);
-    c.host = LOCAL;
-    c.dht.ephemeral = Some(true);
-    c.dht.quick_firewall = false;
-    c.holepunch.local_connection = false;
-    c.holepunch.fast_open = fast_open;
-    HyperDhtNode::bind(c).expect("bind")
-}
-
-async fn echo_once(mut server: Server, len: usize) -> (Option<[u8; 32]>, Server) {
-    let mut s = server.accept().await.expect("incoming");
-    let mut buf = vec![0u8; len];
-    s.read_exact(&mut buf).await.expect("read");
-    s.write_all(&buf).await.expect("write");
-    s.shutdown().await.expect("end");
-    let mut rest = Vec::new();
-    s.read_to_end(&mut rest).await.expect("read to end");
-    (s.remote_public_key().copied(), server)
-}
+use live::{LOCAL, echo_once, firewalled};
 
 fn punches(v: &serde_json::Value) -> u64 {
     let p = &v["punches"];
