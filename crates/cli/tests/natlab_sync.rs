@@ -17,223 +17,34 @@
 //!
 //! Not covered: random/random, where the JS reference fails too (two randomizing NATs).
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use plures_test_support::natlab::{Lab, Proc, natlab};
 use serde_json::{Map, Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_plures-sync");
 /// Hard limit of every lab process.
 const PROC_SECONDS: u64 = 170;
 
-/// The path of natlab.sh, or None (after printing why) when the lab is not found or this
-/// machine cannot run it (`natlab.sh check` exits 77).
-fn natlab() -> Option<PathBuf> {
-    let p: PathBuf = std::env::var_os("NATLAB_SH").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/natlab/natlab.sh"),
-        Into::into,
-    );
-    if !p.exists() {
-        eprintln!("SKIP: natlab not found at {} (set NATLAB_SH)", p.display());
-        return None;
-    }
-    let out = Command::new(&p)
-        .arg("check")
-        .output()
-        .expect("run natlab.sh check");
-    match out.status.code() {
-        Some(0) => Some(p),
-        Some(77) => {
-            eprintln!("SKIP: {}", String::from_utf8_lossy(&out.stderr).trim());
-            None
-        }
-        _ => panic!(
-            "natlab check failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
+/// Starts `plures-sync ARGS` in lab node `node`, stdin kept open (both `testnet` and
+/// `sync` stop when it closes).
+fn spawn(lab: &mut Lab, node: &str, args: &[&str]) -> Proc {
+    lab.spawn(node, PROC_SECONDS, BIN, args, &[])
 }
 
-/// One running lab; `down` on drop (which also ends every process inside it).
-struct Lab {
-    natlab: PathBuf,
-    prefix: String,
-    env: Vec<(String, String)>,
-    procs: Vec<Child>,
-}
+/// A `plures-sync sync` replica: commands on its stdin, replies on its stdout.
+struct Replica(Proc);
 
-impl Lab {
-    fn up(natlab: PathBuf, tag: &str, nat_a: &str, nat_b: &str) -> Self {
-        let base =
-            std::env::var("NATLAB_PREFIX").unwrap_or_else(|_| format!("nl{}", std::process::id()));
-        let prefix = format!("{base}{tag}-");
-        assert!(
-            prefix.len() <= 20,
-            "natlab prefix {prefix:?} is longer than 20 characters: shorten NATLAB_PREFIX"
-        );
-        let mut lab = Self {
-            natlab,
-            prefix,
-            env: Vec::new(),
-            procs: Vec::new(),
-        };
-        let up = lab.run(&["up", "--nat-a", nat_a, "--nat-b", nat_b]);
-        assert!(up.status.success(), "natlab up: {}", stderr_of(&up));
-        let env = lab.run(&["env"]);
-        assert!(env.status.success(), "natlab env: {}", stderr_of(&env));
-        lab.env = String::from_utf8_lossy(&env.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        lab
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new(&self.natlab)
-            .args(args)
-            .env("NATLAB_PREFIX", &self.prefix)
-            .output()
-            .expect("run natlab.sh")
-    }
-
-    fn var(&self, name: &str) -> &str {
-        self.env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("natlab env has no {name}"))
-    }
-
-    /// Starts `plures-sync ARGS` in lab node `node`, stdin kept open (both `testnet` and
-    /// `sync` stop when it closes).
-    fn spawn(&mut self, node: &str, args: &[&str]) -> Proc {
-        let label = format!("{node}: plures-sync {}", args.join(" "));
-        let mut child = Command::new(&self.natlab)
-            .args([
-                "exec",
-                node,
-                "--timeout",
-                &PROC_SECONDS.to_string(),
-                "--",
-                BIN,
-            ])
-            .args(args)
-            .env("NATLAB_PREFIX", &self.prefix)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or("info".into()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {label}: {e}"));
-        let stdin = child.stdin.take();
-        let (tx, lines) = channel();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let tag = node.to_string();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("[{tag} out] {line}");
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        let tail = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let t = Arc::clone(&tail);
-        let tag = node.to_string();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[{tag}] {line}");
-                let mut t = t.lock().expect("stderr tail");
-                t.push(line);
-                if t.len() > 30 {
-                    t.remove(0);
-                }
-            }
-        });
-        self.procs.push(child);
-        Proc {
-            label,
-            stdin,
-            lines,
-            backlog: VecDeque::new(),
-            tail,
-        }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let down = self.run(&["down"]);
-        if !down.status.success() {
-            eprintln!("natlab down ({}): {}", self.prefix, stderr_of(&down));
-        }
-        for c in &mut self.procs {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn stderr_of(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).trim().to_string()
-}
-
-/// A process in the lab: its stdin, its JSON lines, the tail of its stderr.
-struct Proc {
-    label: String,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<Value>,
-    backlog: VecDeque<Value>,
-    tail: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    /// The first line (kept or new) for which `pred` holds, within `limit`; panics with
-    /// the stderr tail when the process exits first or the time is up.
-    fn wait(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(i) = self.backlog.iter().position(&pred) {
-            return self.backlog.remove(i).expect("index in range");
-        }
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) if pred(&v) => return v,
-                Ok(v) => self.backlog.push_back(v),
-                Err(e) => panic!(
-                    "{}: no {what} within {limit:?} ({e}){}",
-                    self.label,
-                    self.tail()
-                ),
-            }
-        }
-    }
-
-    fn ev(&mut self, ev: &str, limit: Duration) -> Value {
-        self.wait(ev, limit, |v| v["ev"] == ev)
-    }
-
+impl Replica {
     /// Sends a command tagged `req` and returns its reply.
     fn call(&mut self, mut cmd: Value, req: &str, limit: Duration) -> Value {
         cmd["req"] = json!(req);
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{cmd}").expect("write a command");
-        stdin.flush().expect("flush stdin");
-        let v = self.wait(&format!("the reply to {req}"), limit, |v| v["req"] == req);
-        assert_ne!(v["ev"], "error", "{}: {v}", self.label);
+        self.0.send(&cmd);
+        let v = self
+            .0
+            .wait(&format!("the reply to {req}"), limit, |v| v["req"] == req);
+        assert_ne!(v["ev"], "error", "{}: {v}", self.0.label());
         v
     }
 
@@ -253,7 +64,10 @@ impl Proc {
         if v["ok"] != true {
             // Say whether the connection still moved bytes (transport or session stall).
             let status = self.call(json!({"op":"status"}), "status", Duration::from_secs(10));
-            panic!("{}: {id} never became {data}: {v}; {status}", self.label);
+            panic!(
+                "{}: {id} never became {data}: {v}; {status}",
+                self.0.label()
+            );
         }
     }
 
@@ -263,13 +77,8 @@ impl Proc {
 
     /// Closes stdin and waits for `stopped`.
     fn stop(mut self) {
-        drop(self.stdin.take());
-        self.ev("stopped", Duration::from_secs(20));
-    }
-
-    fn tail(&self) -> String {
-        let t = self.tail.lock().expect("stderr tail");
-        format!("; stderr:\n{}", t.join("\n"))
+        self.0.close_stdin();
+        self.0.ev("stopped", Duration::from_secs(20));
     }
 }
 
@@ -288,11 +97,8 @@ fn keygen() -> String {
 fn mission(tag: &str, nat_a: &str, nat_b: &str, connect: Duration) {
     let Some(natlab) = natlab() else { return };
     let mut lab = Lab::up(natlab, tag, nat_a, nat_b);
-    let hosts: Vec<String> = lab
-        .var("NATLAB_PUB_HOSTS")
-        .split(',')
-        .map(String::from)
-        .collect();
+    lab.echo_stdout(true);
+    let hosts = lab.pub_hosts();
     let bootstrap = lab.var("NATLAB_BOOTSTRAP").to_string();
     let dir = tempfile::tempdir().expect("tempdir");
 
@@ -306,7 +112,7 @@ fn mission(tag: &str, nat_a: &str, nat_b: &str, connect: Duration) {
         if i > 0 {
             args.extend(["--bootstrap", &first]);
         }
-        let mut p = lab.spawn(&format!("pub{}", i + 1), &args);
+        let mut p = spawn(&mut lab, &format!("pub{}", i + 1), &args);
         p.wait("the bootstrap line", Duration::from_secs(30), |v| {
             v["bootstrap"].is_array()
         });
@@ -331,18 +137,18 @@ fn mission(tag: &str, nat_a: &str, nat_b: &str, connect: Duration) {
             "--seconds",
             &seconds,
         ];
-        lab.spawn(node, &args)
+        Replica(spawn(lab, node, &args))
     };
     let mut a = replica(&mut lab, "peer-a", "a");
-    let a_ready = a.ev("ready", Duration::from_secs(30));
-    a.ev("announced", Duration::from_secs(30));
+    let a_ready = a.0.ev("ready", Duration::from_secs(30));
+    a.0.ev("announced", Duration::from_secs(30));
     let mut b = replica(&mut lab, "peer-b", "b");
-    let b_ready = b.ev("ready", Duration::from_secs(30));
+    let b_ready = b.0.ev("ready", Duration::from_secs(30));
     let t0 = Instant::now();
-    b.wait("peer_connected", connect, |v| {
+    b.0.wait("peer_connected", connect, |v| {
         v["peer"] == a_ready["replica"]
     });
-    a.wait("peer_connected", Duration::from_secs(10), |v| {
+    a.0.wait("peer_connected", Duration::from_secs(10), |v| {
         v["peer"] == b_ready["replica"]
     });
     eprintln!("{tag}: {nat_a}/{nat_b} connected in {:?}", t0.elapsed());

@@ -26,44 +26,15 @@
 //! * `expected_failure::` random/random, which the JS reference also fails, with the
 //!   reference's error behaviour.
 
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use plures_hyperdht::KeyPair;
+use plures_test_support::natlab::{Lab, Proc, natlab};
 use serde_json::Value;
-
-/// Returns the path of natlab.sh, or None (after printing why) when the lab is not found
-/// or this machine cannot run it (`natlab.sh check` exits 77: not root, no CAP_NET_ADMIN,
-/// a missing tool).
-fn natlab() -> Option<PathBuf> {
-    let p: PathBuf = std::env::var_os("NATLAB_SH").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/natlab/natlab.sh"),
-        Into::into,
-    );
-    if !p.exists() {
-        eprintln!("SKIP: natlab not found at {} (set NATLAB_SH)", p.display());
-        return None;
-    }
-    let out = Command::new(&p)
-        .arg("check")
-        .output()
-        .expect("run natlab.sh check");
-    match out.status.code() {
-        Some(0) => Some(p),
-        Some(77) => {
-            eprintln!("SKIP: {}", String::from_utf8_lossy(&out.stderr).trim());
-            None
-        }
-        _ => panic!(
-            "natlab check failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
-}
 
 /// `testnet/` with the pinned JS stack (`JSREF` for `js-holepunch.mjs`), or None after
 /// printing why JS roles cannot run.
@@ -98,175 +69,14 @@ fn natlab_peer() -> PathBuf {
     .clone()
 }
 
-/// One running lab; `down` on drop (which also ends every process inside it).
-struct Lab {
-    natlab: PathBuf,
-    prefix: String,
-    /// `natlab.sh env` of the running lab.
-    env: Vec<(String, String)>,
-    /// `JSREF` for the JS roles (the pinned JS stack in `testnet/`).
-    jsref: Option<PathBuf>,
-    procs: Vec<Child>,
-}
-
-impl Lab {
-    /// Brings up a lab with the given NAT types and the prefix `<base><tag>-`, where the
-    /// base is `NATLAB_PREFIX` (so a CI trap can find leftovers) or `nl<pid>`.
-    fn up(natlab: PathBuf, tag: &str, nat_a: &str, nat_b: &str) -> Self {
-        let base =
-            std::env::var("NATLAB_PREFIX").unwrap_or_else(|_| format!("nl{}", std::process::id()));
-        let prefix = format!("{base}{tag}-");
-        assert!(
-            prefix.len() <= 20,
-            "natlab prefix {prefix:?} is longer than 20 characters: shorten NATLAB_PREFIX"
-        );
-        let mut lab = Self {
-            natlab,
-            prefix,
-            env: Vec::new(),
-            jsref: None,
-            procs: Vec::new(),
-        };
-        let up = lab.run(&["up", "--nat-a", nat_a, "--nat-b", nat_b]);
-        assert!(up.status.success(), "natlab up: {}", stderr_of(&up));
-        let env = lab.run(&["env"]);
-        assert!(env.status.success(), "natlab env: {}", stderr_of(&env));
-        lab.env = String::from_utf8_lossy(&env.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        lab
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new(&self.natlab)
-            .args(args)
-            .env("NATLAB_PREFIX", &self.prefix)
-            .output()
-            .expect("run natlab.sh")
-    }
-
-    /// A variable of `natlab.sh env`.
-    fn var(&self, name: &str) -> &str {
-        self.env
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("natlab env has no {name}"))
-    }
-
-    /// Starts `argv` in lab node `node` with a hard limit of `timeout_s` seconds.
-    fn spawn(&mut self, node: &str, timeout_s: u64, argv: &[String]) -> Proc {
-        let label = format!("{node}: {}", argv.join(" "));
-        let mut cmd = Command::new(&self.natlab);
-        if let Some(dir) = &self.jsref {
-            cmd.env("JSREF", dir);
-        }
-        let mut child = cmd
-            .args(["exec", node, "--timeout", &timeout_s.to_string(), "--"])
-            .args(argv)
-            .env("NATLAB_PREFIX", &self.prefix)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or("info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {label}: {e}"));
-        let (tx, lines) = channel();
-        let stdout = child.stdout.take().expect("piped stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // Other lines are ignored, as the role contract says.
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        let tail = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let t = Arc::clone(&tail);
-        let tag = node.to_string();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[{tag}] {line}");
-                let mut t = t.lock().expect("stderr tail");
-                t.push(line);
-                if t.len() > 30 {
-                    t.remove(0);
-                }
-            }
-        });
-        self.procs.push(child);
-        Proc { label, lines, tail }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let down = self.run(&["down"]);
-        if !down.status.success() {
-            eprintln!("natlab down ({}): {}", self.prefix, stderr_of(&down));
-        }
-        for c in &mut self.procs {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn stderr_of(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).trim().to_string()
-}
-
-/// A process in the lab: its JSON lines, and the tail of its stderr for failure messages.
-struct Proc {
-    label: String,
-    lines: Receiver<Value>,
-    tail: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    /// The first JSON line from now on whose `ev` is `ev`, within `limit`; panics (with
-    /// the stderr tail) when the process exits first or the time is up.
-    fn wait_for(&self, ev: &str, limit: Duration) -> Value {
-        match self.next_event(ev, limit) {
-            Ok(v) => v,
-            Err(RecvTimeoutError::Timeout) => {
-                panic!("{}: no {ev:?} within {limit:?}{}", self.label, self.tail())
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                panic!("{}: exited without {ev:?}{}", self.label, self.tail())
-            }
-        }
-    }
-
-    /// Like [`wait_for`](Self::wait_for), but `None` instead of a panic.
-    fn try_wait_for(&self, ev: &str, limit: Duration) -> Option<Value> {
-        self.next_event(ev, limit).ok()
-    }
-
-    fn next_event(&self, ev: &str, limit: Duration) -> Result<Value, RecvTimeoutError> {
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            let v = self.lines.recv_timeout(left)?;
-            if v["ev"] == ev {
-                return Ok(v);
-            }
-        }
-    }
-
-    fn tail(&self) -> String {
-        let t = self.tail.lock().expect("stderr tail");
-        format!("; stderr:\n{}", t.join("\n"))
-    }
+/// Starts `argv` (program first) in lab node `node` with a hard limit of `timeout_s`
+/// seconds, with `JSREF` when JS roles run; its stdin is closed at once (the roles do
+/// not read it).
+fn spawn(lab: &mut Lab, jsref: Option<&Path>, node: &str, timeout_s: u64, argv: &[String]) -> Proc {
+    let envs: Vec<(&str, &OsStr)> = jsref.iter().map(|d| ("JSREF", d.as_os_str())).collect();
+    let mut p = lab.spawn(node, timeout_s, &argv[0], &argv[1..], &envs);
+    p.close_stdin();
+    p
 }
 
 // ------------------------------------------------------------------ one connection
@@ -354,12 +164,8 @@ fn run(cell: &Cell) -> Option<Run> {
     let (a, open_a) = side(cell.pair.split('/').next().expect("server side"));
     let (b, open_b) = side(cell.pair.split('/').nth(1).expect("client side"));
     let mut lab = Lab::up(natlab.clone(), &tag(cell), a, b);
-    lab.jsref = js;
-    let hosts: Vec<String> = lab
-        .var("NATLAB_PUB_HOSTS")
-        .split(',')
-        .map(String::from)
-        .collect();
+    let js = js.as_deref();
+    let hosts = lab.pub_hosts();
     let bootstrap = lab.var("NATLAB_BOOTSTRAP").to_string();
 
     // pub1 first (it bootstraps from nobody), the others join it.
@@ -377,12 +183,14 @@ fn run(cell: &Cell) -> Option<Run> {
         v.extend(["--seconds".into(), "170".into()]);
         v
     };
-    let first = lab.spawn("pub1", 180, &boot_argv(&hosts[0], None));
+    let first = spawn(&mut lab, js, "pub1", 180, &boot_argv(&hosts[0], None));
     first.wait_for("ready", Duration::from_secs(20));
     let join = format!("{}:49737", hosts[0]);
     let rest: Vec<Proc> = (2..=hosts.len())
         .map(|i| {
-            lab.spawn(
+            spawn(
+                &mut lab,
+                js,
                 &format!("pub{i}"),
                 180,
                 &boot_argv(&hosts[i - 1], Some(&join)),
@@ -404,7 +212,7 @@ fn run(cell: &Cell) -> Option<Run> {
     if open_a {
         argv.push("--open".into());
     }
-    let server = lab.spawn("peer-a", 160, &argv);
+    let server = spawn(&mut lab, js, "peer-a", 160, &argv);
     let listening = server.wait_for("listening", Duration::from_secs(30));
     // Both server roles report the key they listen on: it is `DHT.keyPair(seed)`'s.
     let key = KeyPair::from_seed(SEED);
@@ -426,7 +234,7 @@ fn run(cell: &Cell) -> Option<Run> {
     if open_b {
         argv.push("--open".into());
     }
-    let client = lab.spawn("peer-b", CLIENT_SECONDS + 10, &argv);
+    let client = spawn(&mut lab, js, "peer-b", CLIENT_SECONDS + 10, &argv);
     let result = client.wait_for("result", Duration::from_secs(CLIENT_SECONDS + 15));
     eprintln!(
         "{} [{:?}/{:?}] result: {result}",

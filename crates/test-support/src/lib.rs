@@ -4,6 +4,7 @@
 //! stdin/stdout, and bounding every wait with a time limit.
 //!
 //! It holds no protocol knowledge: each test's script defines its own events.
+//! [`natlab`] does the same for processes in the network-namespace NAT lab.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -15,6 +16,8 @@
 //! # let _ = listening;
 //! # }
 //! ```
+
+pub mod natlab;
 
 use std::collections::HashMap;
 use std::future::Future;
