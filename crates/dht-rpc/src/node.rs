@@ -727,6 +727,24 @@ impl Dht {
         opts: SendOptions,
     ) -> Result<u16, Error> {
         let socket = self.main_socket();
+        self.send_request_on(now, socket, to, command, target, value, token, ctx, opts)
+    }
+
+    /// [`send_request`](Self::send_request) from `socket` (packets from a socket other
+    /// than the server socket carry no node id).
+    #[allow(clippy::too_many_arguments)]
+    fn send_request_on(
+        &mut self,
+        now: Instant,
+        socket: Socket,
+        to: SocketAddrV4,
+        command: Command,
+        target: Option<NodeId>,
+        value: Option<&[u8]>,
+        token: Option<Token>,
+        ctx: Ctx,
+        opts: SendOptions,
+    ) -> Result<u16, Error> {
         let id = self.packet_id(socket);
         let encode = |tid| {
             let mut r = Request::new(tid, to, command);

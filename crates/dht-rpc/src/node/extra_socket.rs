@@ -49,17 +49,17 @@ impl Dht {
             retries: from.retries,
             ..SendOptions::default()
         };
-        let node_id = self.packet_id(from.socket);
-        let encode = |tid| {
-            let mut r = Request::new(tid, to, command);
-            r.id = node_id;
-            r.token = token;
-            r.target = target;
-            r.value = value;
-            Ok(r.to_bytes()?)
-        };
-        self.io
-            .send(now, to, from.socket, encode, Ctx::User(id), opts)?;
+        self.send_request_on(
+            now,
+            from.socket,
+            to,
+            command,
+            target,
+            value,
+            token,
+            Ctx::User(id),
+            opts,
+        )?;
         Ok(id)
     }
 
