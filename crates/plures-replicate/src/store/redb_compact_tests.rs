@@ -5,12 +5,12 @@
 
 use super::redb_store::{COMPACT_MIN_STALE, COMPACT_RATIO};
 use super::redb_tests::{arb_since, canonical, same};
+use super::tests::kill_child_at_marker;
 use super::*;
 use crate::crdt::{Action, Op};
 use proptest::prelude::*;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 
 /// Overwrites of three records × two fields (and a few removes and deletes), from two
 /// replicas with stamps out of order: nearly every write replaces a winner, so stale rows
@@ -179,28 +179,12 @@ fn redb_compaction_is_all_or_nothing_after_sigkill() {
     let path = dir.path().join("crash.redb");
     RedbStore::open(&path).unwrap().apply(&base()).unwrap();
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "store::redb_compact_tests::compact_crash_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, &path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut killed = false;
-    for line in BufReader::new(stdout).lines() {
-        if line.unwrap().contains(MARKER) {
-            child.kill().unwrap();
-            killed = true;
-            break;
-        }
-    }
-    child.wait().unwrap();
+    let killed = kill_child_at_marker(
+        "store::redb_compact_tests::compact_crash_child",
+        CHILD_ENV,
+        &path,
+        MARKER,
+    );
     assert!(killed, "child never reached its second compaction");
 
     // The first batch was committed durably; the second may or may not have been.

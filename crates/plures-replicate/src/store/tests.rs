@@ -278,6 +278,34 @@ fn corrupt_record_bytes_are_an_error_not_a_panic() {
 // ---------------------------------------------------------------------------------------
 // Crash safety: a child process applies a large batch and is SIGKILLed while committing.
 
+/// Runs the test `test` of this binary as a child with `env` set to `path`, and kills it
+/// (SIGKILL) as soon as it prints `marker`; returns whether it got that far.
+pub(super) fn kill_child_at_marker(
+    test: &str,
+    env: &str,
+    path: &std::path::Path,
+    marker: &str,
+) -> bool {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut killed = false;
+    for line in BufReader::new(stdout).lines() {
+        if line.unwrap().contains(marker) {
+            child.kill().unwrap();
+            killed = true;
+            break;
+        }
+    }
+    child.wait().unwrap();
+    killed
+}
+
 const CHILD_ENV: &str = "PLURES_REPLICATE_CRASH_CHILD";
 const MARKER: &str = "plures-replicate: about to commit";
 const BIG: usize = 3_000;
@@ -319,28 +347,7 @@ fn redb_batch_is_all_or_nothing_after_sigkill() {
     let baseline = [op("keep", "x", 1, 1, set("a", 1))];
     RedbStore::open(&path).unwrap().apply(&baseline).unwrap();
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "store::tests::crash_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, &path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut killed = false;
-    for line in BufReader::new(stdout).lines() {
-        if line.unwrap().contains(MARKER) {
-            child.kill().unwrap();
-            killed = true;
-            break;
-        }
-    }
-    child.wait().unwrap();
+    let killed = kill_child_at_marker("store::tests::crash_child", CHILD_ENV, &path, MARKER);
     assert!(killed, "child never reached its commit");
 
     let store = RedbStore::open(&path).unwrap();
