@@ -5,7 +5,9 @@
 //! panic; a split frame lies inside the input and its body is at most `MAX_FRAME`; every
 //! message that decodes re-encodes (`to_frame`) into a frame that splits back whole, whose
 //! body has `encoded_len()` bytes and decodes to an equal message, and whose re-encoding is
-//! the same bytes (a fixed point); no strict prefix of that frame splits. The whole input is
+//! the same bytes (a fixed point); no strict prefix of that frame splits. The packed decoder
+//! (`decode_packed`, what a session uses for OPS and SNAPSHOT) accepts exactly the batch
+//! bodies `decode_message` accepts, with the same batch. The whole input is
 //! also decoded as one body, and fed to a `Session` that has completed its handshake (so
 //! the frames reach the post-HELLO state machine): nothing panics, and whatever the session
 //! hands out to apply merges into a store.
@@ -13,7 +15,7 @@
 use crate::prefix_lengths;
 use plures_replicate::session::{Config, Session};
 use plures_replicate::wire::{
-    Hello, MAX_FRAME, Message, PROTOCOL_VERSION, decode_message, split_frame,
+    Hello, MAX_FRAME, Message, PROTOCOL_VERSION, decode_message, decode_packed, split_frame,
 };
 use plures_replicate::{MemoryStore, ReplicaId, Role, Store, SyncKey};
 
@@ -22,15 +24,33 @@ const NOW: u64 = 1_700_000_000_000;
 /// Runs one input.
 pub fn run(data: &[u8]) {
     let _ = decode_message(data).map(|m| round_trip(&m));
+    packed_agrees(data);
     let mut rest = data;
     while let Ok(Some((body, used))) = split_frame(rest) {
         assert!(used <= rest.len() && body.len() < used && body.len() <= MAX_FRAME);
         if let Ok(m) = decode_message(body) {
             round_trip(&m);
         }
+        packed_agrees(body);
         rest = &rest[used..];
     }
     session(data);
+}
+
+/// The packed decoder and the message decoder agree on `body`: the same batch when it is
+/// an OPS or SNAPSHOT message, nothing packed otherwise.
+fn packed_agrees(body: &[u8]) {
+    match (decode_packed(body), decode_message(body)) {
+        (Ok(Some(p)), Ok(Message::Ops(b) | Message::Snapshot { batch: b, .. })) => {
+            assert_eq!(p.to_batch().expect("decoded indices are in range"), b);
+        }
+        (Ok(None), Ok(m)) => assert!(
+            !matches!(m, Message::Ops(_) | Message::Snapshot { .. }),
+            "a batch the packed decoder passed over"
+        ),
+        (Err(_) | Ok(None), Err(_)) => {}
+        (p, m) => panic!("packed decoder {p:?}, message decoder {m:?}"),
+    }
 }
 
 fn round_trip(m: &Message) {
