@@ -21,6 +21,11 @@
 //        and "fastOpen" booleans are passed to dht.connect; the result also carries
 //        "punches": dht.stats.punches after the connection opened)
 //   {"id":11,"op":"stats"}                      -> {"punches":dht.stats.punches}
+// Optional, for the firewall and holepunch-veto tests (crates/hyperdht/tests/js_firewall.rs):
+// "listen" takes "firewall": true (reject every client handshake; each call is printed as
+// {"event":"firewall","remotePublicKey":K,"host":H,"port":P}) and "holepunch": false (veto
+// every punch of this server); "connect" takes "holepunch": false (veto the client's
+// punch). A failed connect answers {"error","code"} with the connect error's code.
 // A server started with "listen" echoes every byte it receives and prints
 //   {"event":"connection","remotePublicKey":K} for each client.
 // Options: --persistent makes this node ephemeral: false, firewalled: false (so it is
@@ -99,7 +104,15 @@ async function run (op) {
       return r ? { found: true, value: hex(r.value) } : { found: false }
     }
     case 'listen': {
-      const server = dht.createServer((socket) => {
+      const serverOpts = {}
+      if (op.firewall === true) {
+        serverOpts.firewall = (remotePublicKey, payload, address) => {
+          out({ event: 'firewall', remotePublicKey: hex(remotePublicKey), host: address.host, port: address.port })
+          return true
+        }
+      }
+      if (op.holepunch === false) serverOpts.holepunch = () => false
+      const server = dht.createServer(serverOpts, (socket) => {
         out({ event: 'connection', remotePublicKey: hex(socket.remotePublicKey) })
         socket.on('error', () => {})
         socket.on('data', (d) => socket.write(d))
@@ -113,6 +126,7 @@ async function run (op) {
       const opts = { keyPair: DHT.keyPair(buf(op.seed)) }
       if (op.localConnection !== undefined) opts.localConnection = op.localConnection
       if (op.fastOpen !== undefined) opts.fastOpen = op.fastOpen
+      if (op.holepunch === false) opts.holepunch = () => false
       const socket = dht.connect(buf(op.publicKey), opts)
       const data = buf(op.data)
       const echo = await new Promise((resolve, reject) => {

@@ -13,6 +13,11 @@
 //   {"op":"listen"}            -> swarm.listen (findable by key), then {"event":"listening"}
 //   {"op":"joinPeer","publicKey":HEX} / {"op":"leavePeer","publicKey":HEX}
 //   {"op":"drop","remotePublicKey":HEX} -> destroys the open connection to that key
+//   {"op":"suspend"} / {"op":"resume"} -> swarm.suspend() / swarm.resume(), then
+//                                 {"event":"suspended"} / {"event":"resumed"}
+//   {"op":"rawBytes","remotePublicKey":HEX} -> {"event":"rawBytes","read":N,"written":N}
+//                                 (the connection's raw stream byte counters, keepalives
+//                                 included; -1 if there is no connection)
 //   {"op":"status"}            -> {"event":"status","connections":N,"connecting":N,
 //                                  "clientAttempted":N,"clientOpened":N,"serverOpened":N}
 // Every connection is echoed (each byte received is written back) and reported as
@@ -88,6 +93,19 @@ lines.on('line', async (line) => {
     } else if (op.op === 'drop') {
       const socket = sockets.get(op.remotePublicKey)
       if (socket) socket.destroy()
+    } else if (op.op === 'rawBytes') {
+      const socket = sockets.get(op.remotePublicKey)
+      out({
+        event: 'rawBytes',
+        read: socket ? socket.rawBytesRead : -1,
+        written: socket ? socket.rawBytesWritten : -1
+      })
+    } else if (op.op === 'suspend') {
+      await swarm.suspend()
+      out({ event: 'suspended' })
+    } else if (op.op === 'resume') {
+      await swarm.resume()
+      out({ event: 'resumed' })
     } else if (op.op === 'status') {
       const s = swarm.stats
       out({

@@ -52,6 +52,7 @@
 //!   a public IP; turn it off to force a holepunch between peers on one host, e.g. on
 //!   loopback) and `fast_open` (the TTL-5 probe before the probe round).
 
+mod power;
 mod task;
 
 use std::io;
@@ -63,10 +64,14 @@ use plures_udx::{UdxSocket, UdxStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::KeyPair;
-use crate::node::{Config, ConnectError, HolepunchConfig, NodeStats, OpError, OpResult, ServerId};
+use crate::node::{
+    Config, ConnectError, HolepunchConfig, NodeStats, OpError, OpResult, ServerConfig, ServerId,
+};
 use crate::storage::StorageConfig;
 use crate::wire::Peer;
 use task::{Cmd, Task};
+
+pub use power::NodeEvent;
 
 /// A secret-stream over a UDX stream: what connections are.
 pub type Stream = SecretStream<UdxStream>;
@@ -314,11 +319,40 @@ impl HyperDhtNode {
 
     /// Starts a server for `key_pair` and waits until it announced itself.
     pub async fn listen(&self, key_pair: KeyPair) -> io::Result<Server> {
+        self.listen_with(key_pair, ServerConfig::default()).await
+    }
+
+    /// [`listen`](Self::listen) with options. A [`ServerConfig::firewall`] runs in the
+    /// node's task for every new client handshake, before anything is answered (spec
+    /// §11 step 2): a client it rejects (`true`) gets no reply, never reaches
+    /// [`Server::accept`], and is counted in [`NodeStats::handshakes_rejected`].
+    ///
+    /// ```no_run
+    /// # async fn demo(node: plures_hyperdht::driver::HyperDhtNode) -> std::io::Result<()> {
+    /// use std::sync::Arc;
+    /// use plures_hyperdht::KeyPair;
+    /// use plures_hyperdht::node::ServerConfig;
+    ///
+    /// let banned = [9u8; 32];
+    /// let config = ServerConfig {
+    ///     // Reject one key, and every client that says it is not version 1.
+    ///     firewall: Some(Arc::new(move |remote_public_key, payload, _client_address| {
+    ///         *remote_public_key == banned || payload.version != 1
+    ///     })),
+    /// };
+    /// let mut server = node.listen_with(KeyPair::from_seed([1; 32]), config).await?;
+    /// while let Some(stream) = server.accept().await {
+    ///     assert_ne!(stream.remote_public_key(), Some(&banned));
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn listen_with(&self, key_pair: KeyPair, config: ServerConfig) -> io::Result<Server> {
         let (tx, rx) = oneshot::channel();
         let (incoming_tx, incoming) = mpsc::unbounded_channel();
         self.commands
             .send(Cmd::Listen {
                 key_pair,
+                config,
                 incoming: incoming_tx,
                 listening: tx,
             })

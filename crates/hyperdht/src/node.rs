@@ -31,9 +31,11 @@ mod punch_server;
 pub mod puncher;
 mod router;
 mod server;
+mod suspend;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Instant;
 
 use plures_dht_rpc::node::{IncomingRequest, QueryError, QueryId, RequestId};
@@ -42,7 +44,11 @@ use plures_dht_rpc::{Command, Dht, Dropped, Socket, Transmit};
 pub use connect::{ConnId, ConnectError, HANDSHAKE_CONCURRENCY};
 pub use ops::{OpError, OpId, OpResult};
 pub use puncher::Probe;
-pub use server::{HANDSHAKE_CLEAR_WAIT, ListenError, REANNOUNCE_INTERVAL, SERVER_RELAYS, ServerId};
+pub use server::{
+    Firewall, HANDSHAKE_CLEAR_WAIT, ListenError, REANNOUNCE_INTERVAL, SERVER_RELAYS, ServerConfig,
+    ServerId,
+};
+pub use suspend::SUSPEND_UNANNOUNCE_WAIT;
 
 use crate::storage::{Answer, Request, Storage, StorageConfig};
 use crate::wire::{MutableGetResponse, Peer};
@@ -52,8 +58,34 @@ use ops::Op;
 use puncher::{PunchKey, Punchers};
 use server::Server;
 
+/// The user's say on a holepunch (the reference's `holepunch(remoteFirewall,
+/// localFirewall, remoteAddresses, localAddresses)` option): called with the remote
+/// side's NAT class, the own class (`constants::firewall`), the remote side's addresses
+/// and the own ones, right before this side commits to punching; `false` vetoes it. A
+/// client that vetoes fails with [`ConnectError::HolepunchAborted`] after sending the
+/// abort message; a server that vetoes answers the punch round with an abort, which the
+/// client also reports as HOLEPUNCH_ABORTED (spec §12.4 steps 3 and 5). It must be quick
+/// and synchronous.
+///
+/// ```
+/// use std::sync::Arc;
+/// use plures_hyperdht::constants::firewall;
+/// use plures_hyperdht::node::HolepunchConfig;
+///
+/// // Never punch towards a randomizing NAT.
+/// let config = HolepunchConfig {
+///     allow: Some(Arc::new(|remote_fw, _local_fw, _remote, _local| {
+///         remote_fw != firewall::RANDOM
+///     })),
+///     ..HolepunchConfig::default()
+/// };
+/// # let _ = config;
+/// ```
+pub type HolepunchFilter =
+    Arc<dyn Fn(u64, u64, &[SocketAddrV4], &[SocketAddrV4]) -> bool + Send + Sync>;
+
 /// Connection options of a node (the reference's `connect` / server options).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct HolepunchConfig {
     /// Try the LAN shortcut when both sides share a public host (`localConnection`).
     pub local_connection: bool,
@@ -65,6 +97,20 @@ pub struct HolepunchConfig {
     /// once (the JS reference connects cone/random pairs in the NAT lab 0.2 s after
     /// start).
     pub defer_random_punch: bool,
+    /// Asked before this node punches, as client and as server (`holepunch`); `None`
+    /// allows every punch.
+    pub allow: Option<HolepunchFilter>,
+}
+
+impl std::fmt::Debug for HolepunchConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HolepunchConfig")
+            .field("local_connection", &self.local_connection)
+            .field("fast_open", &self.fast_open)
+            .field("defer_random_punch", &self.defer_random_punch)
+            .field("allow", &self.allow.is_some())
+            .finish()
+    }
 }
 
 impl Default for HolepunchConfig {
@@ -73,7 +119,23 @@ impl Default for HolepunchConfig {
             local_connection: true,
             fast_open: true,
             defer_random_punch: false,
+            allow: None,
         }
+    }
+}
+
+impl HolepunchConfig {
+    /// Whether the user lets this punch go ahead.
+    pub(crate) fn allows(
+        &self,
+        remote_fw: u64,
+        local_fw: u64,
+        remote: &[SocketAddrV4],
+        local: &[SocketAddrV4],
+    ) -> bool {
+        self.allow
+            .as_ref()
+            .is_none_or(|f| f(remote_fw, local_fw, remote, local))
     }
 }
 
@@ -151,6 +213,10 @@ pub struct NodeStats {
     pub probes_answered: u64,
     /// Pool sockets the core holds now (not counting those handed to streams).
     pub pool_sockets: usize,
+    /// Client handshakes a server's firewall rejected (each distinct Noise message
+    /// once; its retransmissions are dropped from the dedupe memory without asking
+    /// again). None of them got a reply.
+    pub handshakes_rejected: u64,
 }
 
 /// Who is waiting for a query or request of the dht-rpc core.
@@ -239,6 +305,16 @@ pub enum Event {
         /// Its outcome.
         result: Result<OpResult, OpError>,
     },
+    /// [`HyperDht::suspend`] finished: the servers' announcements are withdrawn (or
+    /// their time ran out) and the node is silent until [`HyperDht::resume`].
+    Suspended,
+    /// [`HyperDht::resume`] ran: timers run again, the table is refreshed, servers
+    /// re-announce.
+    Resumed,
+    /// The network changed ([`HyperDht::network_change`], or the public host the
+    /// dht-rpc core sees changed): servers re-announce; the layer above should refresh
+    /// its announcements and probe its connections.
+    NetworkChange,
     /// A dht-rpc event that hyperdht does not consume (ready, persistent, NAT updates,
     /// requests for other user commands, responses to direct requests).
     Dht(plures_dht_rpc::Event),
@@ -275,7 +351,12 @@ pub struct HyperDht {
     /// our address as the sender saw it), a NAT sample for the socket's puncher.
     incoming_to: Option<(u32, SocketAddrV4)>,
     routed: (u64, u64),
+    handshakes_rejected: u64,
     events: VecDeque<Event>,
+    /// Suspend state (`suspend.rs`).
+    power: suspend::Power,
+    /// The last public host the NAT sampler reported (network-change detection).
+    public_host: Option<Ipv4Addr>,
 }
 
 impl HyperDht {
@@ -306,14 +387,17 @@ impl HyperDht {
             next_server: 0,
             conns: HashMap::new(),
             next_conn: 0,
-            holepunch: config.holepunch,
             punch: Punchers::new(config.holepunch.defer_random_punch.then_some(now)),
+            holepunch: config.holepunch,
             client_punches: HashMap::new(),
             slots: HashMap::new(),
             last_now: now,
             incoming_to: None,
             routed: (0, 0),
+            handshakes_rejected: 0,
             events: VecDeque::new(),
+            power: suspend::Power::Active,
+            public_host: None,
         }
     }
 
@@ -342,6 +426,7 @@ impl HyperDht {
             holepunched: self.punch.holepunched,
             probes_answered: self.punch.probes_answered,
             pool_sockets: self.punch.sockets(),
+            handshakes_rejected: self.handshakes_rejected,
         }
     }
 
@@ -359,6 +444,10 @@ impl HyperDht {
         data: &[u8],
     ) -> Result<(), Dropped> {
         self.last_now = now;
+        if self.frozen() {
+            // Suspended: all input is ignored (dht-rpc §3.5 rule 1).
+            return Ok(());
+        }
         if data.len() == 1 {
             // A holepunch probe (spec §12.1), meaningful on pool sockets only.
             if let Socket::Other(s) = socket {
@@ -386,9 +475,19 @@ impl HyperDht {
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
+        if self.frozen() {
+            return;
+        }
+        self.suspend_check(now);
+        if self.frozen() {
+            self.pump(now);
+            return;
+        }
         self.dht.handle_timeout(now);
         self.storage.handle_timeout(now);
-        self.refresh_servers(now);
+        if !self.is_suspended() {
+            self.refresh_servers(now);
+        }
         self.punch_timeouts(now);
         self.client_timeouts(now);
         self.slot_timeouts(now);
@@ -402,7 +501,11 @@ impl HyperDht {
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.frozen() {
+            return None;
+        }
         [
+            self.suspend_timeout(),
             self.dht.poll_timeout(),
             Some(self.storage.poll_timeout()),
             self.servers_timeout(),
@@ -503,6 +606,11 @@ impl HyperDht {
                         .events
                         .push_back(Event::Dht(E::RequestFailed { request, error })),
                 },
+                E::NatUpdate { host, port } => {
+                    self.on_nat_host(now, host);
+                    self.events
+                        .push_back(Event::Dht(E::NatUpdate { host, port }));
+                }
                 other => self.events.push_back(Event::Dht(other)),
             }
         }
@@ -532,6 +640,9 @@ impl HyperDht {
     }
 
     fn start(&mut self, now: Instant, op: Op) -> Result<OpId, OpError> {
+        if self.frozen() {
+            return Err(OpError::Suspended);
+        }
         self.next_op += 1;
         let id = OpId(self.next_op);
         let query = self
@@ -557,6 +668,9 @@ impl HyperDht {
                 _ => Vec::new(),
             };
             self.on_server_announced(self.last_now, op, nodes);
+            return;
+        }
+        if self.suspend_op_done(op) {
             return;
         }
         self.events.push_back(Event::Done { op, result });

@@ -2,20 +2,24 @@
 //! a client and a server, each behind its own NAT, connect through PEER_HOLEPUNCH rounds
 //! relayed by the server's announce relays and 1-byte probes between pool sockets. The
 //! truth is the simulator's NAT model: a connection counts only if a probe from the
-//! peer's public address actually reached the socket the client connects on.
+//! peer's public address actually reached the socket the client connects on. Also: the
+//! user's holepunch veto on either side (HOLEPUNCH_ABORTED, nobody punches) and the
+//! server's re-open of a puncher whose NAT class stayed UNKNOWN.
 
 use std::net::SocketAddrV4;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plures_dht_rpc::Socket;
 use plures_hyperdht::KeyPair;
+use plures_hyperdht::constants::firewall;
 use plures_hyperdht::node::{ConnectError, Event, HolepunchConfig, StreamSetup};
 use plures_sim::NatType;
 
 mod simnet;
 
 use simnet::SimNode;
-use simnet::natnet::{NatNet, nat_network};
+use simnet::natnet::{NatNet, nat_network, nat_network_with};
 
 const CONE: Option<NatType> = Some(NatType::PortRestrictedCone);
 const RANDOM: Option<NatType> = Some(NatType::Symmetric);
@@ -286,4 +290,113 @@ fn random_client_birthday_punch_under_loss() {
         "birthday sockets: {}",
         client.max_pool
     );
+}
+
+/// (remote class, own class, remote addresses, own addresses) per veto call.
+type VetoCalls = Arc<Mutex<Vec<(u64, u64, Vec<SocketAddrV4>, Vec<SocketAddrV4>)>>>;
+
+/// No fast open, and every punch vetoed (recorded in `calls`).
+fn vetoing(calls: &VetoCalls) -> HolepunchConfig {
+    let calls = Arc::clone(calls);
+    HolepunchConfig {
+        allow: Some(Arc::new(move |remote_fw, local_fw, remote, local| {
+            calls.lock().expect("lock").push((
+                remote_fw,
+                local_fw,
+                remote.to_vec(),
+                local.to_vec(),
+            ));
+            false
+        })),
+        ..no_fast_open()
+    }
+}
+
+/// The veto saw both NATs as consistent, with `remote_ip`'s and `local_ip`'s addresses.
+fn check_veto_call(calls: &VetoCalls, remote_ip: std::net::Ipv4Addr, local_ip: std::net::Ipv4Addr) {
+    let calls = calls.lock().expect("lock");
+    assert_eq!(calls.len(), 1, "asked once");
+    let (remote_fw, local_fw, remote, local) = &calls[0];
+    assert_eq!(
+        (*remote_fw, *local_fw),
+        (firewall::CONSISTENT, firewall::CONSISTENT)
+    );
+    assert!(
+        !remote.is_empty() && remote.iter().all(|a| *a.ip() == remote_ip),
+        "{remote:?}"
+    );
+    assert!(
+        !local.is_empty() && local.iter().all(|a| *a.ip() == local_ip),
+        "{local:?}"
+    );
+}
+
+/// Seed 32 without a veto connects by the consistent strategy
+/// (`cone_to_cone_connects_by_the_consistent_strategy_without_fast_open`); a client
+/// veto ends the attempt with HOLEPUNCH_ABORTED (as the reference's client) before the
+/// punch round: the server never punches and drops its slot on the abort message.
+#[test]
+fn a_client_veto_aborts_before_the_punch_round() {
+    let calls = VetoCalls::default();
+    let mut net = nat_network_with(32, 0.0, CONE, CONE, vetoing(&calls), no_fast_open());
+    let (c, s) = connect(&mut net);
+    assert_eq!(c.map(|_| ()), Err(ConnectError::HolepunchAborted));
+    assert_eq!(s.len(), 1, "the handshake completed");
+    check_veto_call(&calls, net.server_ip, net.client_ip);
+    net.sim.run_for(Duration::from_secs(1)).expect("run");
+    let server = net.sim.host::<SimNode>(net.server);
+    assert!(
+        server.probes.iter().all(|p| *p.1.ip() != net.client_ip),
+        "the server never probed the client"
+    );
+    assert_eq!(server.node.pool_sockets(), 0, "the slot's puncher is gone");
+    assert_eq!(net.sim.host::<SimNode>(net.client).node.pool_sockets(), 0);
+}
+
+/// A server veto answers the punch round with an abort: the client fails with
+/// HOLEPUNCH_ABORTED (what the reference's client reports, observed), nobody punches.
+#[test]
+fn a_server_veto_aborts_the_punch_round() {
+    let calls = VetoCalls::default();
+    let mut net = nat_network_with(32, 0.0, CONE, CONE, no_fast_open(), vetoing(&calls));
+    let (c, s) = connect(&mut net);
+    assert_eq!(c.map(|_| ()), Err(ConnectError::HolepunchAborted));
+    assert_eq!(s.len(), 1, "the handshake completed");
+    check_veto_call(&calls, net.client_ip, net.server_ip);
+    net.sim.run_for(Duration::from_secs(1)).expect("run");
+    let server = net.sim.host::<SimNode>(net.server);
+    assert!(server.probes.iter().all(|p| *p.1.ip() != net.client_ip));
+    assert_eq!(server.node.pool_sockets(), 0);
+    let client = net.sim.host::<SimNode>(net.client);
+    assert!(client.probes.iter().all(|p| *p.1.ip() != net.server_ip));
+    assert_eq!(client.node.pool_sockets(), 0);
+}
+
+/// The server's first puncher gets no NAT sample back (its PINGs are lost): when the
+/// probe round arrives its class is still UNKNOWN after sampling `req.to`, so it re-opens
+/// (a new pool socket and sampler, spec §12.4 step 3) and the punch goes through the new
+/// socket. Without the re-open the server would answer with an abort.
+#[test]
+fn a_server_puncher_without_samples_is_reopened() {
+    let mut net = nat_network(32, 0.0, CONE, CONE, no_fast_open());
+    net.sim.host_mut::<SimNode>(net.server).mute_first_puncher = true;
+    let (c, s) = connect(&mut net);
+    let c = c.expect("connected after the re-open");
+    let remote = check_punched(&net, &c, &s);
+    let server = net.sim.host::<SimNode>(net.server);
+    let muted = server.muted.expect("the first puncher sampled");
+    assert_eq!(s[0].socket, Socket::Other(muted), "the slot's own socket");
+    // The server punched from the re-opened socket only, and that probe opened the
+    // client's path (check_punched: it reached the client's stream socket from `remote`).
+    let muted_addr = server.pool[&muted];
+    let to_client: Vec<SocketAddrV4> = server
+        .probes
+        .iter()
+        .filter(|p| *p.1.ip() == net.client_ip)
+        .map(|p| p.0)
+        .collect();
+    assert!(!to_client.is_empty(), "the server punched");
+    assert!(to_client.iter().all(|a| *a != muted_addr), "{to_client:?}");
+    assert!(server.max_pool >= 2, "a second pool socket");
+    assert_eq!(*remote.ip(), net.server_ip);
 }

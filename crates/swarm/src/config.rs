@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-/// Decides whether a remote key is rejected (`true`) before a dial or after an incoming
-/// handshake (spec §9). It must be quick and synchronous; a rejected peer is banned.
+/// Decides whether a remote key is rejected (`true`) before a dial, and for an incoming
+/// client when its handshake reaches the hyperdht server, before any reply (spec §9): a
+/// rejected or banned client gets no handshake reply at all. It must be quick and
+/// synchronous (the hyperdht node's task calls it); a rejected peer is banned.
 pub type Firewall = std::sync::Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
 
 /// Options of a swarm, with the reference's defaults (spec §2).

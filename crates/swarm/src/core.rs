@@ -11,6 +11,7 @@
 mod discovery;
 mod flush;
 mod peer;
+mod suspend;
 mod timers;
 mod types;
 
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 pub use peer::{PeerInfo, Priority};
+pub use suspend::Power;
 pub use timers::{Backoff, Backoffs};
 pub use types::{Action, CloseReason, Event, Incoming, Rejection, Stats};
 
@@ -97,6 +99,8 @@ pub struct Core {
     next_flush: FlushId,
     flush_tick: u64,
     destroyed: bool,
+    /// Suspend cycle (spec §12, `suspend.rs`).
+    power: Power,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -142,6 +146,7 @@ impl Core {
             next_flush: 0,
             flush_tick: 0,
             destroyed: false,
+            power: Power::Active,
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -273,6 +278,28 @@ impl Core {
         }
     }
 
+    /// Whether `public_key` is a banned peer.
+    pub fn is_banned(&self, public_key: &[u8; 32]) -> bool {
+        self.peers.get(public_key).is_some_and(|p| p.info.banned)
+    }
+
+    /// The user firewall rejected a client handshake from `public_key` at the hyperdht
+    /// server, before any reply (spec §9): the peer is banned like a rejection here.
+    pub fn handle_firewalled(&mut self, now: Instant, public_key: [u8; 32]) {
+        self.now = now;
+        if self.is_banned(&public_key) {
+            return;
+        }
+        let p = self
+            .peers
+            .entry(public_key)
+            .or_insert_with(|| Peer::new(public_key));
+        p.info.banned = true;
+        self.stats.banned_peers += 1;
+        debug!(peer = %short(&public_key), "handshake firewalled and peer banned");
+        self.events.push_back(Event::Ban { public_key });
+    }
+
     /// Allows or forbids automatic retries for a known peer.
     pub fn set_reconnect(&mut self, public_key: &[u8; 32], reconnect: bool) {
         if let Some(p) = self.peers.get_mut(public_key) {
@@ -333,7 +360,7 @@ impl Core {
 
     /// Starts dials (spec §7.1): explicit peers first, then the queue.
     fn attempt(&mut self, now: Instant) {
-        if self.destroyed {
+        if self.destroyed || self.power.is_suspended() {
             return;
         }
         let explicit: Vec<[u8; 32]> = self.explicit.iter().copied().collect();
@@ -465,6 +492,9 @@ impl Core {
         self.now = now;
         if self.destroyed {
             return Incoming::Reject(Rejection::Destroyed);
+        }
+        if self.power.is_suspended() {
+            return Incoming::Reject(Rejection::Suspended);
         }
         if self.firewalled(&public_key) {
             return Incoming::Reject(Rejection::Firewalled);

@@ -2,6 +2,8 @@
 //! hyperdht node, accepts incoming connections and wraps every connection in a
 //! [`SwarmStream`]. It makes no decisions of its own.
 
+mod gate;
+mod power;
 mod stream;
 
 use std::collections::HashMap;
@@ -38,6 +40,7 @@ pub struct PeerConnection {
 
 /// What a swarm reports (spec §15).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SwarmEvent {
     /// A new connection.
     Connection(PeerConnection),
@@ -45,6 +48,12 @@ pub enum SwarmEvent {
     Update,
     /// The firewall rejected, and banned, this peer.
     Ban([u8; 32]),
+    /// The swarm is suspended ([`Swarm::suspend`]).
+    Suspended,
+    /// The swarm resumed ([`Swarm::resume`]).
+    Resumed,
+    /// A network change was handled: topics refreshed, connections probed.
+    NetworkChange,
 }
 
 /// Counters and sizes of a swarm.
@@ -78,6 +87,13 @@ pub(crate) enum Msg {
         key: [u8; 32],
         reason: CloseReason,
     },
+    /// The node finished suspending / resuming (`power.rs`).
+    DhtSuspended,
+    DhtResumed,
+    /// The node reported a network change.
+    NetworkChange,
+    /// The user firewall rejected a client handshake at the hyperdht server (`gate.rs`).
+    Firewalled([u8; 32]),
 }
 
 enum Cmd {
@@ -96,6 +112,9 @@ enum Cmd {
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Status(oneshot::Sender<SwarmStatus>),
     Destroy(oneshot::Sender<()>),
+    Suspend(oneshot::Sender<Result<(), SwarmError>>),
+    Resume(oneshot::Sender<Result<(), SwarmError>>),
+    NetworkChange,
 }
 
 /// Topic discovery and connection management for one key pair on one hyperdht node
@@ -124,15 +143,24 @@ impl Swarm {
         key_pair: KeyPair,
         config: SwarmConfig,
     ) -> Result<Self, SwarmError> {
-        let server = node.listen(key_pair.clone()).await?;
+        // The firewall and ban list answer client handshakes before any reply (gate.rs).
+        let (msg_tx, msg_rx) = mpsc::unbounded_channel();
+        let gate = gate::Gate::new(
+            *key_pair.public_key(),
+            config.firewall.clone(),
+            msg_tx.clone(),
+        );
+        let server = node
+            .listen_with(key_pair.clone(), gate.server_config())
+            .await?;
         let seed = RandomState::new().hash_one(key_pair.public_key());
         let core = Core::new(&config, *key_pair.public_key(), seed, Instant::now());
         let (cmds, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, events) = mpsc::unbounded_channel();
-        let (msg_tx, msg_rx) = mpsc::unbounded_channel();
         let connections = Arc::new(AtomicUsize::new(0));
         let relays = server.relays().to_vec();
-        let driver = Driver {
+        let forward = Driver::subscribe(&node, msg_tx.clone()).await;
+        let mut driver = Driver {
             core,
             node,
             key_pair: key_pair.clone(),
@@ -149,7 +177,10 @@ impl Swarm {
             live: HashMap::new(),
             staged: HashMap::new(),
             flushes: HashMap::new(),
+            power: power::DriverPower::default(),
+            gate,
         };
+        driver.set_forward(forward);
         let task = tokio::spawn(driver.run());
         Ok(Self {
             key_pair,
@@ -299,6 +330,10 @@ struct Driver {
     live: HashMap<ConnId, stream::Handle>,
     staged: HashMap<ConnId, PeerConnection>,
     flushes: HashMap<FlushId, oneshot::Sender<bool>>,
+    /// Suspend cycle (`power.rs`).
+    power: power::DriverPower,
+    /// The server's handshake firewall (`gate.rs`).
+    gate: Arc<gate::Gate>,
 }
 
 async fn accept(server: &mut Option<Server>) -> Option<Stream> {
@@ -382,7 +417,10 @@ impl Driver {
             }
             Cmd::JoinPeer(k) => self.core.join_peer(now, k),
             Cmd::LeavePeer(k) => self.core.leave_peer(now, k),
-            Cmd::Ban(k, b) => self.core.ban(&k, b),
+            Cmd::Ban(k, b) => {
+                self.core.ban(&k, b);
+                self.gate.set_banned(k, self.core.is_banned(&k));
+            }
             Cmd::Reconnect(k, b) => self.core.set_reconnect(&k, b),
             Cmd::Peers(done) => {
                 let _ = done.send(self.core.peers());
@@ -399,6 +437,7 @@ impl Driver {
                 self.core.destroy(now);
                 let _ = done.send(());
             }
+            c @ (Cmd::Suspend(_) | Cmd::Resume(_) | Cmd::NetworkChange) => self.power_command(c),
         }
     }
 
@@ -427,6 +466,10 @@ impl Driver {
                 self.live.remove(&id);
                 self.core.handle_closed(now, id, key, reason);
             }
+            m @ (Msg::DhtSuspended | Msg::DhtResumed | Msg::NetworkChange) => {
+                self.power_message(m);
+            }
+            Msg::Firewalled(key) => self.core.handle_firewalled(now, key),
         }
     }
 
@@ -476,7 +519,16 @@ impl Driver {
                     None => continue,
                 },
                 Event::Update => SwarmEvent::Update,
-                Event::Ban { public_key } => SwarmEvent::Ban(public_key),
+                Event::Ban { public_key } => {
+                    self.gate.set_banned(public_key, true);
+                    SwarmEvent::Ban(public_key)
+                }
+                e @ (Event::Suspended | Event::Resumed | Event::NetworkChange) => {
+                    match self.power_event(&e) {
+                        Some(out) => out,
+                        None => continue,
+                    }
+                }
                 Event::Flushed { flush, ok } => {
                     if let Some(done) = self.flushes.remove(&flush) {
                         let _ = done.send(ok);
@@ -556,6 +608,9 @@ impl Driver {
                     h.kill();
                 }
                 self.staged.remove(&id);
+            }
+            a @ (Action::KeepAlive { .. } | Action::SuspendDht | Action::ResumeDht) => {
+                self.power_act(a);
             }
         }
     }

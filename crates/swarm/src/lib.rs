@@ -17,6 +17,9 @@
 //!   survives on both sides, unless the older one already carried data both ways (§11).
 //! * A firewall callback bans peers (§9); [`Swarm::join_peer`] keeps a connection to a
 //!   known key (§10); [`Swarm::destroy`] (or dropping the swarm) closes everything (§14).
+//! * [`Swarm::suspend`] withdraws the swarm from the DHT, closes every connection and
+//!   silences its node; [`Swarm::resume`] announces, looks up and dials again without a
+//!   new join; [`Swarm::network_change`] refreshes every topic (§12).
 //!
 //! The decisions live in a sans-IO [`core::Core`] with explicit time and a seeded random
 //! source; the [`Swarm`] is a thin tokio task around it. After any input to the core,

@@ -263,7 +263,7 @@ async fn leave_keeps_connections_and_firewall_bans() {
             SwarmEvent::Connection(conn) => {
                 assert_ne!(conn.remote_public_key, ka, "a banned peer is not dialled");
             }
-            SwarmEvent::Update => {}
+            _ => {}
         }
     }
     let peers = c.peers().await.expect("peers");

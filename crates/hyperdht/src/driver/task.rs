@@ -18,9 +18,12 @@ use crate::KeyPair;
 use crate::node::puncher::MAX_PUNCH_TIME;
 use crate::node::{
     Config, ConnId, ConnectError, Event, HANDSHAKE_CLEAR_WAIT, HyperDht, NodeStats, OpError, OpId,
-    OpResult, ServerId, StreamSetup,
+    OpResult, ServerConfig, ServerId, StreamSetup,
 };
 use crate::wire::Peer;
+
+mod power;
+pub use power::NodeEvent;
 
 /// The wall clock in Unix milliseconds.
 pub(crate) fn unix_ms() -> u64 {
@@ -63,6 +66,7 @@ pub(super) enum Cmd {
     },
     Listen {
         key_pair: KeyPair,
+        config: ServerConfig,
         incoming: mpsc::UnboundedSender<Stream>,
         listening: Listening,
     },
@@ -73,6 +77,10 @@ pub(super) enum Cmd {
         done: oneshot::Sender<io::Result<Stream>>,
     },
     Stats(oneshot::Sender<NodeStats>),
+    Suspend(oneshot::Sender<()>),
+    Resume(oneshot::Sender<bool>),
+    NetworkChange,
+    Subscribe(oneshot::Sender<tokio::sync::broadcast::Receiver<NodeEvent>>),
     Destroy,
 }
 
@@ -118,6 +126,8 @@ pub(super) struct Task {
     more_sockets: HashMap<u32, mpsc::UnboundedSender<Arc<UdxSocket>>>,
     /// Streams an OPEN client created before its handshake reply.
     early: HashMap<ConnId, Early>,
+    /// Suspend waiters and event subscribers.
+    power: power::PowerState,
 }
 
 impl Task {
@@ -145,6 +155,7 @@ impl Task {
             conns: HashMap::new(),
             more_sockets: HashMap::new(),
             early: HashMap::new(),
+            power: power::PowerState::default(),
         }
     }
 
@@ -220,6 +231,9 @@ impl Task {
     }
 
     fn command(&mut self, c: Cmd) {
+        let Some(c) = self.power_command(c) else {
+            return;
+        };
         let t = now();
         match c {
             Cmd::Announce {
@@ -245,9 +259,10 @@ impl Task {
             },
             Cmd::Listen {
                 key_pair,
+                config,
                 incoming,
                 listening,
-            } => match self.core.listen(t, key_pair) {
+            } => match self.core.listen_with(t, key_pair, config) {
                 Ok(id) => {
                     self.servers.insert(
                         id,
@@ -283,6 +298,7 @@ impl Task {
             Cmd::Stats(reply) => {
                 let _ = reply.send(self.core.stats());
             }
+            Cmd::Suspend(_) | Cmd::Resume(_) | Cmd::NetworkChange | Cmd::Subscribe(_) => {}
             Cmd::Destroy => {}
         }
     }
@@ -400,6 +416,7 @@ impl Task {
                     let _ = done.send(Err(connect_error(error)));
                 }
             }
+            e @ (Event::Suspended | Event::Resumed | Event::NetworkChange) => self.power_event(&e),
             _ => {}
         }
     }

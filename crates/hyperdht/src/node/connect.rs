@@ -62,7 +62,9 @@ pub enum ConnectError {
     /// Both sides are behind randomizing NATs.
     #[error("HOLEPUNCH_DOUBLE_RANDOMIZED_NATS: both peers are behind randomized NATs")]
     HolepunchDoubleRandomizedNats,
-    /// The server answered a holepunch round with an error code.
+    /// The server answered a holepunch round with an error code. Kept for the API, not
+    /// produced: the reference's client reports such an answer as HOLEPUNCH_ABORTED, and
+    /// so does this one ([`Self::HolepunchAborted`]).
     #[error("REMOTE_ABORTED: remote aborted with error code {0}")]
     RemoteAborted(u64),
     /// The server did not start punching.

@@ -214,8 +214,11 @@ impl HyperDht {
         let key = PunchKey::Client(id);
         self.add_sample(key, reply.from, reply.to);
         if remote.error != error_code::NONE {
-            // TRY_LATER needs a blind relay, which this node does not use.
-            return self.fail_punch(now, id, ConnectError::RemoteAborted(remote.error));
+            // TRY_LATER needs a blind relay, which this node does not use. The
+            // reference's client reports a server's abort (its veto, an unstable NAT,
+            // TRY_LATER without a relay: codes 1, 2 and 3 all observed) as
+            // HOLEPUNCH_ABORTED, not REMOTE_ABORTED (docs/protocol-notes.md).
+            return self.fail_punch(now, id, ConnectError::HolepunchAborted);
         }
         let Some(c) = self.client_punches.get_mut(&id) else {
             return;
@@ -298,6 +301,17 @@ impl HyperDht {
         }
         if local == firewall::RANDOM && remote == firewall::RANDOM {
             return self.fail_punch(now, id, ConnectError::HolepunchDoubleRandomizedNats);
+        }
+        // The user's veto (spec §12.4 step 5), with the classes and addresses as they
+        // stand before the punch round.
+        let local_addrs = self.punch.get(key).map(|p| p.nat.addresses());
+        let remote_addrs = &c.remote_addrs;
+        let local_addrs = local_addrs.unwrap_or_default();
+        if !self
+            .holepunch
+            .allows(remote, local, remote_addrs, &local_addrs)
+        {
+            return self.fail_punch(now, id, ConnectError::HolepunchAborted);
         }
         let random = local == firewall::RANDOM || remote == firewall::RANDOM;
         if random && !self.random_punch_allowed(now) {

@@ -58,6 +58,9 @@ pub enum OpError {
     /// Every commit request failed.
     #[error("all commits failed")]
     AllCommitsFailed,
+    /// The node is suspended ([`HyperDht::suspend`](super::HyperDht::suspend)).
+    #[error("SUSPENDED: the node is suspended")]
+    Suspended,
 }
 
 /// What an operation does with its replies.

@@ -248,7 +248,14 @@ impl HyperDht {
             } else {
                 CONSISTENT_GAP
             };
-            if random && !self.random_punch_allowed(now) {
+            let remote_addrs = s.remote_addrs.clone();
+            if !self
+                .holepunch
+                .allows(remote_fw, local, &remote_addrs, &addresses)
+            {
+                // The user's veto (spec §12.4 step 3).
+                error = error_code::ABORTED;
+            } else if random && !self.random_punch_allowed(now) {
                 error = error_code::TRY_LATER;
             } else if self.start_punch(now, key, remote_fw, verified, unverified, delay) {
                 if let Some(s) = self.slots.get_mut(&(id, slot)) {

@@ -132,6 +132,11 @@ impl Punchers {
         }
     }
 
+    /// Restarts the random-punch clock at `now` (`deferRandomPunch` on resume, §12.6).
+    pub(super) fn defer_random(&mut self, now: Instant) {
+        self.random_last = Some(now);
+    }
+
     fn alloc(&mut self, key: PunchKey) -> u32 {
         self.next_socket = self.next_socket.wrapping_add(1);
         let s = self.next_socket;

@@ -9,10 +9,17 @@
 //!
 //! Not yet: the relay-ping loop (relays are re-announced on the 5-minute refresh only),
 //! the LAN branch of §11 step 5 (a LAN client reaches the stream, which also listens on
-//! the server and client sockets), the firewall callback and local-address validation.
+//! the server and client sockets) and local-address validation.
+//!
+//! A server's [`Firewall`] (§11 step 2) sees every new client handshake after its Noise
+//! message 1 decrypted and before anything is answered; a rejected one gets no reply at
+//! all, no holepunch slot and no stream, and its bytes are remembered for the dedupe
+//! window so that retransmissions (and copies through other relays) are dropped the
+//! same way.
 
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plures_compact::{Decode, Encode};
@@ -32,6 +39,43 @@ pub const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(300);
 /// Storage nodes a server announces itself to.
 pub const SERVER_RELAYS: usize = 3;
 
+/// A server's firewall (the reference's `firewall(remotePublicKey, payload,
+/// clientAddress)` server option, spec §11 step 2): called once per new client
+/// handshake, after its Noise message 1 decrypted and before any reply, with the
+/// client's static public key, its handshake payload and its address — the `peerAddress`
+/// the relay put in the message, or the datagram's source for a direct handshake.
+/// `true` rejects: the client gets no reply at all (it fails with
+/// PEER_CONNECTION_FAILED once its relays gave up) and
+/// [`NodeStats::handshakes_rejected`](super::NodeStats::handshakes_rejected) counts it.
+/// It must be quick and synchronous.
+pub type Firewall = Arc<dyn Fn(&[u8; 32], &NoisePayload, SocketAddrV4) -> bool + Send + Sync>;
+
+/// Options of one server ([`HyperDht::listen_with`]).
+#[derive(Clone, Default)]
+pub struct ServerConfig {
+    /// Rejects client handshakes before they are answered; `None` accepts every one.
+    pub firewall: Option<Firewall>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("firewall", &self.firewall.is_some())
+            .finish()
+    }
+}
+
+/// What a server remembers about one Noise message 1 (spec §11 step 1).
+#[derive(Debug)]
+struct Answered {
+    /// Message 2, or `None` if the firewall rejected the handshake.
+    reply: Option<Vec<u8>>,
+    /// When to forget it.
+    until: Instant,
+    /// The pool socket of its holepunch slot, which the reply leaves from.
+    socket: Option<u32>,
+}
+
 /// Names one listening server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerId(pub u64);
@@ -47,22 +91,33 @@ pub enum ListenError {
 
 #[derive(Debug)]
 pub(super) struct Server {
-    key_pair: KeyPair,
+    pub(super) key_pair: KeyPair,
+    config: ServerConfig,
     pub(super) target: [u8; 32],
     pub(super) relays: Vec<SocketAddrV4>,
     /// (relay, our address as it saw us) from the last announce.
     pub(super) relay_seen: Vec<(SocketAddrV4, SocketAddrV4)>,
     listening: bool,
-    announcing: Option<OpId>,
-    next_refresh: Instant,
-    /// Noise message 1 → (message 2, when to forget it, the pool socket it left from).
-    answered: HashMap<Vec<u8>, (Vec<u8>, Instant, Option<u32>)>,
+    pub(super) announcing: Option<OpId>,
+    pub(super) next_refresh: Instant,
+    /// Noise message 1 → what was answered.
+    answered: HashMap<Vec<u8>, Answered>,
 }
 
 impl HyperDht {
     /// Starts a server for `key_pair`: [`Event::Listening`] once it announced itself,
     /// [`Event::Connection`] for each client handshake.
     pub fn listen(&mut self, now: Instant, key_pair: KeyPair) -> Result<ServerId, ListenError> {
+        self.listen_with(now, key_pair, ServerConfig::default())
+    }
+
+    /// [`listen`](Self::listen) with options (a firewall).
+    pub fn listen_with(
+        &mut self,
+        now: Instant,
+        key_pair: KeyPair,
+        config: ServerConfig,
+    ) -> Result<ServerId, ListenError> {
         let target = key_target(key_pair.public_key());
         if self.servers_by_target.contains_key(&target) {
             return Err(ListenError::KeyPairAlreadyUsed);
@@ -73,6 +128,7 @@ impl HyperDht {
             id,
             Server {
                 key_pair,
+                config,
                 target,
                 relays: Vec::new(),
                 relay_seen: Vec::new(),
@@ -128,7 +184,7 @@ impl HyperDht {
             }
         }
         for s in self.servers.values_mut() {
-            s.answered.retain(|_, (_, until, _)| *until > now);
+            s.answered.retain(|_, a| a.until > now);
         }
     }
 
@@ -140,7 +196,7 @@ impl HyperDht {
                 let refresh = s.announcing.is_none().then_some(s.next_refresh);
                 refresh
                     .into_iter()
-                    .chain(s.answered.values().map(|(_, until, _)| *until))
+                    .chain(s.answered.values().map(|a| a.until))
             })
             .min()
     }
@@ -194,9 +250,11 @@ impl HyperDht {
             .servers
             .get(&id)
             .and_then(|s| s.answered.get(&hs.noise))
-            .map(|(m2, _, socket)| (m2.clone(), *socket));
+            .map(|a| (a.reply.clone(), a.socket));
         let (m2, socket) = match cached {
-            Some(c) => c,
+            // A rejected handshake: dropped again, without asking the firewall.
+            Some((None, _)) => return,
+            Some((Some(m2), socket)) => (m2, socket),
             None => match self.accept(now, id, &hs.noise, client_address, direct) {
                 Some(c) => c,
                 None => return,
@@ -251,6 +309,24 @@ impl HyperDht {
             .ok()?;
         let remote_public_key = *received.remote_static_key();
         let client = NoisePayload::from_bytes(received.payload()).ok()?;
+        let server = self.servers.get_mut(&id)?;
+        let rejected = server
+            .config
+            .firewall
+            .as_ref()
+            .is_some_and(|f| f(&remote_public_key, &client, client_address));
+        if rejected {
+            server.answered.insert(
+                noise.to_vec(),
+                Answered {
+                    reply: None,
+                    until: now + HANDSHAKE_CLEAR_WAIT,
+                    socket: None,
+                },
+            );
+            self.handshakes_rejected += 1;
+            return None;
+        }
         let error = if client.version != 1 {
             error_code::VERSION_MISMATCH
         } else if client.udx.is_none() {
@@ -280,7 +356,11 @@ impl HyperDht {
         if let Some(s) = self.servers.get_mut(&id) {
             s.answered.insert(
                 noise.to_vec(),
-                (m2.clone(), now + HANDSHAKE_CLEAR_WAIT, socket),
+                Answered {
+                    reply: Some(m2.clone()),
+                    until: now + HANDSHAKE_CLEAR_WAIT,
+                    socket,
+                },
             );
         }
         if error == error_code::NONE {

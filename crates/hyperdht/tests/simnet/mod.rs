@@ -33,6 +33,17 @@ pub(crate) struct SimNode {
     pub(crate) probes_in: Vec<(SocketAddrV4, SocketAddrV4)>,
     /// Most pool sockets open at once.
     pub(crate) max_pool: usize,
+    /// Record every datagram in `sent` and `received` (off by default).
+    pub(crate) trace: bool,
+    /// Datagrams sent while tracing: (destination, contents).
+    pub(crate) sent: Vec<(SocketAddrV4, Vec<u8>)>,
+    /// Datagrams received while tracing: (source, contents).
+    pub(crate) received: Vec<(SocketAddrV4, Vec<u8>)>,
+    /// Lose every dht-rpc internal request (the NAT-sampling PINGs) sent from the first
+    /// pool socket that sends one, as a NAT that drops them would.
+    pub(crate) mute_first_puncher: bool,
+    /// The pool socket muted by `mute_first_puncher`, once known.
+    pub(crate) muted: Option<u32>,
 }
 
 impl SimNode {
@@ -53,6 +64,11 @@ impl SimNode {
             probes: Vec::new(),
             probes_in: Vec::new(),
             max_pool: 0,
+            trace: false,
+            sent: Vec::new(),
+            received: Vec::new(),
+            mute_first_puncher: false,
+            muted: None,
         }
     }
 
@@ -88,6 +104,9 @@ impl Host for SimNode {
             if data.len() == 1 {
                 self.probes_in.push((local, from));
             }
+            if self.trace {
+                self.received.push((from, data.to_vec()));
+            }
             let socket = if local == self.addr {
                 Some(Socket::Server)
             } else if Some(local) == self.client_addr {
@@ -115,9 +134,21 @@ impl Host for SimNode {
     fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit> {
         loop {
             if let Some(t) = self.node.poll_transmit() {
+                if let (true, Socket::Other(n)) = (self.mute_first_puncher, t.socket) {
+                    let internal = matches!(
+                        plures_dht_rpc::wire::Packet::decode(&t.contents),
+                        Ok(plures_dht_rpc::wire::Packet::Request(r)) if r.internal
+                    );
+                    if internal && *self.muted.get_or_insert(n) == n {
+                        continue;
+                    }
+                }
                 let Some(source) = self.local(t.socket) else {
                     continue;
                 };
+                if self.trace {
+                    self.sent.push((t.destination, t.contents.clone()));
+                }
                 return Some(Transmit {
                     source: source.into(),
                     destination: t.destination.into(),

@@ -38,6 +38,26 @@ pub(crate) fn nat_network(
     server_nat: Option<NatType>,
     holepunch: HolepunchConfig,
 ) -> NatNet {
+    nat_network_with(
+        seed,
+        loss,
+        client_nat,
+        server_nat,
+        holepunch.clone(),
+        holepunch,
+    )
+}
+
+/// [`nat_network`] with the client's and the server's own connection options (the
+/// storage nodes take the client's).
+pub(crate) fn nat_network_with(
+    seed: u64,
+    loss: f64,
+    client_nat: Option<NatType>,
+    server_nat: Option<NatType>,
+    holepunch: HolepunchConfig,
+    server_holepunch: HolepunchConfig,
+) -> NatNet {
     let mut sim = Sim::new(seed);
     sim.set_default_link(LinkConfig {
         loss: if loss > 0.0 {
@@ -54,7 +74,11 @@ pub(crate) fn nat_network(
         unix_ms: UNIX_MS,
         entropy: [i as u8; 32],
         local_addresses: vec![ip],
-        holepunch,
+        holepunch: if i == 102 {
+            server_holepunch.clone()
+        } else {
+            holepunch.clone()
+        },
     };
     let mut storage = Vec::new();
     for i in 0..NAT_NODES {

@@ -70,6 +70,10 @@ impl Core {
     }
 
     pub(super) fn start_refresh(&mut self, topic: [u8; 32]) {
+        if self.power.is_suspended() {
+            // Every discovery refreshes on resume (spec §12).
+            return;
+        }
         let Some(d) = self.topics.get_mut(&topic) else {
             return;
         };

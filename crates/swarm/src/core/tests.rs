@@ -354,6 +354,25 @@ fn firewall_rejects_bans_and_flush_still_resolves() {
     );
 }
 
+/// A handshake the hyperdht server's firewall rejected (the driver's gate) bans the peer
+/// once, and the ban keeps it from being dialled; an unban lifts it.
+#[test]
+fn a_firewalled_handshake_bans_the_peer_once() {
+    let t0 = Instant::now();
+    let mut core = Core::new(&config(), key(0x80), 0, t0);
+    core.handle_firewalled(t0, key(3));
+    core.handle_firewalled(t0, key(3));
+    let (_, e) = drain(&mut core);
+    assert_eq!(e, vec![Event::Ban { public_key: key(3) }]);
+    assert!(core.is_banned(&key(3)));
+    assert_eq!(core.stats().banned_peers, 1);
+    core.join_peer(t0, key(3));
+    let (a, _) = drain(&mut core);
+    assert!(dials(&a).is_empty(), "a banned peer is not dialled");
+    core.ban(&key(3), false);
+    assert!(!core.is_banned(&key(3)));
+}
+
 #[test]
 fn leave_stops_discovery_and_keeps_connections() {
     let t0 = Instant::now();

@@ -37,6 +37,20 @@ pub enum Action {
         /// The remote key.
         public_key: [u8; 32],
     },
+    /// Send a keepalive on open connection `id` so a dead path is noticed soon (spec
+    /// §12, after a network change).
+    KeepAlive {
+        /// The connection.
+        id: ConnId,
+        /// The remote key.
+        public_key: [u8; 32],
+    },
+    /// Suspend the hyperdht node (after the [`Action::Unannounce`]s queued before it
+    /// finished, bounded), then report [`Core::handle_dht_suspended`](super::Core::handle_dht_suspended).
+    SuspendDht,
+    /// Resume the hyperdht node, then report
+    /// [`Core::handle_dht_resumed`](super::Core::handle_dht_resumed).
+    ResumeDht,
     /// Close (or abort) connection `id`; its close report will be ignored.
     Close {
         /// The connection or attempt.
@@ -65,6 +79,12 @@ pub enum Event {
         /// The remote key.
         public_key: [u8; 32],
     },
+    /// The swarm is suspended: connections closed, announcements withdrawn, node silent.
+    Suspended,
+    /// The swarm resumed: discoveries refresh, dialling restarts.
+    Resumed,
+    /// A network change was handled: connections probed, discoveries refreshed.
+    NetworkChange,
     /// A flush finished: `ok` is false when the swarm was destroyed first.
     Flushed {
         /// The flush.
@@ -97,6 +117,8 @@ pub enum Rejection {
     Firewalled,
     /// A connection to this key exists and wins (spec §11).
     Duplicate,
+    /// The swarm is suspended (spec §11 step 1).
+    Suspended,
 }
 
 /// Who ended a connection.

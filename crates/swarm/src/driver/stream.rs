@@ -55,6 +55,17 @@ pub(super) struct Handle {
 }
 
 impl Handle {
+    /// Sends a keepalive now (an empty message, which the peer drops; spec §12 after a
+    /// network change): a dead path then shows up soon as a UDX timeout. Best effort: if
+    /// the stream cannot take a frame right now, it is skipped (the secret-stream's own
+    /// 5 s keepalive remains).
+    pub(super) fn keep_alive(&self) {
+        if let Some(s) = self.stream.upgrade() {
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            let _ = Pin::new(&mut *lock(&s)).poll_write(&mut cx, &[]);
+        }
+    }
+
     /// Destroys the stream (the user's reads and writes then fail).
     pub(super) fn kill(&self) {
         self.shared.reported.store(true, Ordering::SeqCst);
