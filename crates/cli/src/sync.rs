@@ -125,6 +125,10 @@ fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
 pub(crate) async fn run(args: SyncArgs) -> Result<(), String> {
     let (store, replica) = ops::open_store(&args.store)?;
     let engine = Engine::new(store, replica).map_err(|e| e.to_string())?;
+    // Writes are buffered and committed per run of put/delete lines (see `control`).
+    engine
+        .set_group_commit(GROUP_COMMIT_OPS)
+        .map_err(|e| e.to_string())?;
     let key = match &args.key {
         Some(k) => ops::read_key(k)?,
         None => engine
@@ -332,7 +336,17 @@ async fn forward_events(mut rx: broadcast::Receiver<SyncEvent>, peers: Arc<Atomi
     }
 }
 
-/// Executes stdin commands until end of file, then signals `stop`.
+/// The engine's group-commit bound: more buffered operations than this are applied at
+/// once even inside a run of writes (a put writes one operation per field).
+const GROUP_COMMIT_OPS: usize = 16_384;
+
+/// At most this many stdin lines already waiting are taken together, so that a run of
+/// `put`/`delete` lines among them is one group commit (one durable transaction).
+const MAX_LINES_AT_ONCE: usize = 1024;
+
+/// Executes stdin commands until end of file, then signals `stop`. Lines that are already
+/// waiting are taken together: a run of consecutive writes among them is committed at
+/// once ([`ops::execute_writes`]), every reply still in command order.
 async fn control(
     engine: Arc<Engine>,
     peers: Arc<AtomicUsize>,
@@ -340,37 +354,72 @@ async fn control(
     stop: oneshot::Sender<()>,
 ) {
     let mut lines = stdin_lines();
-    while let Some(line) = lines.recv().await {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match protocol::parse(&line) {
-            Err(reply) => emit(&reply),
-            Ok((
-                Command::Wait {
-                    collection,
-                    id,
-                    data,
-                    timeout,
-                },
-                req,
-            )) => {
-                let engine = Arc::clone(&engine);
-                tokio::spawn(async move {
-                    emit(&ops::wait(engine, collection, id, data, timeout, req).await);
-                });
+    let mut writes = Vec::new();
+    while let Some(first) = lines.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_LINES_AT_ONCE {
+            match lines.try_recv() {
+                Ok(line) => batch.push(line),
+                Err(_) => break,
             }
-            Ok((cmd, req)) => {
-                let mut reply = ops::execute(&engine, cmd, req.as_ref());
-                if reply["ev"] == "status" {
-                    reply["peers"] = json!(peers.load(Ordering::Relaxed));
-                    reply["connections"] = registry.to_json();
+        }
+        for line in batch {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match protocol::parse(&line) {
+                Ok((cmd, req)) if ops::is_write(&cmd) => writes.push((cmd, req)),
+                Ok((cmd, req)) => {
+                    commit(&engine, &mut writes);
+                    run_one(&engine, &peers, &registry, cmd, req);
                 }
-                emit(&reply);
+                Err(reply) => {
+                    commit(&engine, &mut writes);
+                    emit(&reply);
+                }
             }
         }
+        commit(&engine, &mut writes);
     }
     let _ = stop.send(());
+}
+
+/// Commits the pending writes (if any) and prints their replies.
+fn commit(engine: &Engine, writes: &mut Vec<(Command, Option<Value>)>) {
+    if !writes.is_empty() {
+        for reply in ops::execute_writes(engine, std::mem::take(writes)) {
+            emit(&reply);
+        }
+    }
+}
+
+/// Runs one command that is not a write.
+fn run_one(
+    engine: &Arc<Engine>,
+    peers: &AtomicUsize,
+    registry: &Registry,
+    cmd: Command,
+    req: Option<Value>,
+) {
+    if let Command::Wait {
+        collection,
+        id,
+        data,
+        timeout,
+    } = cmd
+    {
+        let engine = Arc::clone(engine);
+        tokio::spawn(async move {
+            emit(&ops::wait(engine, collection, id, data, timeout, req).await);
+        });
+        return;
+    }
+    let mut reply = ops::execute(engine, cmd, req.as_ref());
+    if reply["ev"] == "status" {
+        reply["peers"] = json!(peers.load(Ordering::Relaxed));
+        reply["connections"] = registry.to_json();
+    }
+    emit(&reply);
 }
 
 /// `plures-sync keygen`: a fresh sync key.

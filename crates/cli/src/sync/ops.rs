@@ -1,7 +1,7 @@
 //! The commands of `plures-sync sync` against the engine, and the identity kept in the
 //! store's metadata (replica id; the sync key itself is the engine's).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -132,15 +132,26 @@ fn put(
     data: Map<String, Value>,
 ) -> Result<(), String> {
     let old = live(engine, collection, id)?.unwrap_or_default();
+    put_over(engine, collection, id, &old, &data)
+}
+
+/// [`put`] with the record's live data `old` already known.
+fn put_over(
+    engine: &Engine,
+    collection: &str,
+    id: &str,
+    old: &Map<String, Value>,
+    data: &Map<String, Value>,
+) -> Result<(), String> {
     let mut actions: Vec<Action> = old
         .keys()
         .filter(|f| !data.contains_key(*f))
         .map(|f| Action::Remove { field: f.clone() })
         .collect();
-    actions.extend(
-        data.into_iter()
-            .map(|(field, value)| Action::Set { field, value }),
-    );
+    actions.extend(data.iter().map(|(field, value)| Action::Set {
+        field: field.clone(),
+        value: value.clone(),
+    }));
     if actions.is_empty() {
         // `{}` on an absent record: nothing to write.
         return Ok(());
@@ -149,6 +160,83 @@ fn put(
         .write(collection, id, actions)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Whether `cmd` is a write that [`execute_writes`] takes.
+pub(crate) fn is_write(cmd: &Command) -> bool {
+    matches!(cmd, Command::Put { .. } | Command::Delete { .. })
+}
+
+/// Runs a run of consecutive `put` and `delete` commands as one group commit (the engine
+/// must have group commit on, see `SyncEngine::set_group_commit`) and returns their
+/// replies in order. The live data of every record a put replaces is read first, while
+/// nothing is buffered (so the reads commit nothing); then every write is buffered,
+/// later puts of the same record replacing what the earlier ones wrote; then one flush
+/// applies them all in one transaction. A write's reply is only positive once that flush
+/// returned `Ok`: it is then durable, exactly as a write applied on its own.
+pub(crate) fn execute_writes(engine: &Engine, cmds: Vec<(Command, Option<Value>)>) -> Vec<Value> {
+    let mut known: HashMap<(String, String), Map<String, Value>> = HashMap::new();
+    let mut results: Vec<(Result<Value, String>, Option<Value>)> = Vec::with_capacity(cmds.len());
+    let mut read_error = None;
+    for (cmd, _) in &cmds {
+        if let Command::Put { collection, id, .. } = cmd {
+            let key = (collection.clone(), id.clone());
+            if known.contains_key(&key) {
+                continue;
+            }
+            match live(engine, collection, id) {
+                Ok(old) => {
+                    known.insert(key, old.unwrap_or_default());
+                }
+                Err(e) => read_error = Some(e),
+            }
+        }
+    }
+    let empty = Map::new();
+    for (cmd, req) in cmds {
+        let result = match (cmd, &read_error) {
+            (_, Some(e)) => Err(e.clone()),
+            (
+                Command::Put {
+                    collection,
+                    id,
+                    data,
+                },
+                None,
+            ) => {
+                let key = (collection, id);
+                let old = known.get(&key).unwrap_or(&empty);
+                let reply = put_over(engine, &key.0, &key.1, old, &data)
+                    .map(|()| json!({ "ev": "put", "collection": key.0, "id": key.1 }));
+                if reply.is_ok() {
+                    known.insert(key, data);
+                }
+                reply
+            }
+            (Command::Delete { collection, id }, None) => {
+                let reply = engine
+                    .delete(&collection, &id)
+                    .map_err(|e| e.to_string())
+                    .map(|_| json!({ "ev": "deleted", "collection": collection, "id": id }));
+                if reply.is_ok() {
+                    known.insert((collection, id), Map::new());
+                }
+                reply
+            }
+            (_, None) => Err("not a write".to_owned()),
+        };
+        results.push((result, req));
+    }
+    let flushed = engine.flush().map_err(|e| e.to_string());
+    results
+        .into_iter()
+        .map(
+            |(result, req)| match result.and_then(|v| flushed.clone().map(|()| v)) {
+                Ok(v) => tagged(v, req.as_ref()),
+                Err(e) => error(req.as_ref(), &e),
+            },
+        )
+        .collect()
 }
 
 /// Waits until the record's live data is `want` or `timeout` passes, then replies.
@@ -247,5 +335,66 @@ mod tests {
         assert_eq!(again, replica);
         let engine = Engine::new(store, again).unwrap();
         assert_eq!(dump_value(dump(&engine).unwrap()), want);
+    }
+
+    /// A run of writes committed together gives the same replies, in the same order, and
+    /// the same records as the same commands applied one by one without group commit (the
+    /// path every command took before): random puts (replacing, emptying, repeated within
+    /// a run), deletes and writes to a collection name the engine refuses.
+    #[tokio::test]
+    async fn a_run_of_writes_commits_as_the_commands_one_by_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| {
+            let (store, replica) = open_store(&dir.path().join(name)).unwrap();
+            Engine::new(store, replica).unwrap()
+        };
+        let (single, grouped) = (open("single.redb"), open("grouped.redb"));
+        grouped.set_group_commit(1 << 14).unwrap();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let collections = ["n", "m", "*"];
+        for round in 0..40 {
+            let mut run = Vec::new();
+            for i in 0..=next(12) {
+                let collection = collections[next(3) as usize].to_owned();
+                let id = format!("r{}", next(4));
+                let req = Some(json!(format!("{round}.{i}")));
+                let cmd = if next(5) == 0 {
+                    Command::Delete { collection, id }
+                } else {
+                    let mut data = Map::new();
+                    for f in ["x", "y", "z"] {
+                        if next(2) == 0 {
+                            data.insert(f.to_owned(), json!(next(100)));
+                        }
+                    }
+                    Command::Put {
+                        collection,
+                        id,
+                        data,
+                    }
+                };
+                run.push((cmd, req));
+            }
+            let one_by_one: Vec<Value> = run
+                .iter()
+                .map(|(cmd, req)| execute(&single, cmd.clone(), req.as_ref()))
+                .collect();
+            assert_eq!(execute_writes(&grouped, run), one_by_one, "round {round}");
+            assert_eq!(
+                dump_value(dump(&grouped).unwrap()),
+                dump_value(dump(&single).unwrap()),
+                "round {round}"
+            );
+        }
+        assert!(
+            dump(&single).unwrap().values().map(|r| r.len()).sum::<usize>() > 2,
+            "the runs leave records"
+        );
     }
 }

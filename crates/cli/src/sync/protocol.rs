@@ -13,6 +13,12 @@
 //! | `{"op":"status"}` | `{"ev":"status","peers":N,"connections":[{"remote_public_key":..,"read":B,"written":B,"open":bool}]}` (peers whose key verified, connected now; bytes per connection) |
 //!
 //! A bad command gets `{"ev":"error","message":..}`; the process keeps running.
+//!
+//! Replies come in command order. A `put` or `deleted` reply means the write is durable
+//! (in the store file, committed). Lines that arrive together are taken together, and a
+//! run of consecutive `put`/`delete` lines among them is committed as one transaction, so
+//! a writer that sends many lines without waiting for each reply is not held to one disk
+//! flush per line.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
