@@ -27,13 +27,13 @@ type Place = (u32, u32);
 /// A record id as a hash-map key: ids of up to 22 bytes are stored inline, so a lookup
 /// compares them without following a pointer (one cache miss less per operation).
 #[derive(Clone, Debug)]
-enum IdKey {
+pub(super) enum IdKey {
     Short { len: u8, bytes: [u8; 22] },
     Long(Arc<[u8]>),
 }
 
 impl IdKey {
-    fn new(id: &str) -> Self {
+    pub(super) fn new(id: &str) -> Self {
         let b = id.as_bytes();
         match u8::try_from(b.len()) {
             Ok(len) if b.len() <= 22 => {

@@ -1,29 +1,53 @@
 //! The default [`Store`]: one crash-safe `redb` file with integer keys.
 //!
 //! Collection, field and replica names are interned to integers (the `names` table) and
-//! records are numbered per collection, so every other table is keyed by fixed-width
-//! integer tuples (see [`layout`]). Winning operations live in one `log` table keyed by
-//! stamp, and an in-memory index (record ids, and per record the stamp of each winner)
-//! says which rows are live, so a field write appends one row and reads nothing. The index
-//! and the version vectors are rebuilt from the file on open; version vectors are written
-//! once per transaction.
+//! records are numbered per collection, the ids a transaction numbers written as one
+//! `id_runs` row per collection (see [`layout`]). Winning operations live in the
+//! `log` table in chunks: one row per (transaction, collection, replica), keyed by a
+//! growing chunk number, holding a fixed-width entry table and the values (see [`chunk`]),
+//! so a transaction of a thousand writes inserts one row at the right edge of the B-tree
+//! instead of a thousand. An in-memory index (record ids; per record the stamp of each
+//! winner and its chunk and entry; per chunk its collection, replica, least and greatest
+//! HLC and live count; per collection and replica its chunks by greatest HLC) says which
+//! entries are live, so a write reads nothing. Replacing a winner decrements its chunk's
+//! live count, and a chunk left without winners is removed in the same transaction (one
+//! `remove` for all its entries). Entries replaced in chunks that still hold winners are
+//! stale; once they are more than `COMPACT_RATIO` times the live entries, the transaction
+//! that got there compacts `log` into the next generation's table (see [`compact`]). The
+//! index and the version vectors are rebuilt from the file on open, in one pass over
+//! `log`; version vectors are written once per transaction.
+//!
+//! [`Store::ops_since`] walks one replica's chunks by ascending greatest HLC from the
+//! requested start and stops once no remaining chunk can hold an entry below the cut made
+//! by `limit` (chunks of one replica normally do not overlap; when a peer's batches
+//! arrive out of stamp order or a tie rewrites an old entry they may, and the scan then
+//! checks every later chunk's least HLC).
 //!
 //! Each [`Store::apply`] is one redb write transaction: redb's copy-on-write commit makes
-//! the batch all-or-nothing across crashes. A file of the first layout (a `records` table
-//! of encoded records) is converted on open, in one transaction.
+//! the batch all-or-nothing across crashes, and a failed transaction rebuilds the index from
+//! the file. A file of the first layout (a `records` table of encoded records) is
+//! converted on open, in one transaction. (The layout before chunks, one `log` row per
+//! operation keyed by stamp, was never released and is not converted.)
 
-use super::{IndexEntry, Store, scan_replica, select, start_after};
+use super::{IndexEntry, Store, select, start_after};
 use crate::clock::{Hlc, Stamp};
 use crate::crdt::{Action, Op, Record, VersionVector};
 use crate::error::StoreError;
 use crate::wire::PackedBatch;
-use layout::{IDS, Interner, LAYOUT, META, NAMES, State, TOMBSTONE, VERSIONS, W, stamp_of};
-use redb::{Database, Durability, ReadableTable, WriteTransaction};
-use std::cmp::Ordering;
+use layout::{IDS, Interner, LAYOUT, META, NAMES, State, TOMBSTONE, VERSIONS, stamp_of};
+use redb::{Database, Durability, WriteTransaction};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::Path;
 
+mod apply;
+mod chunk;
+mod compact;
 mod layout;
 mod legacy;
+
+#[cfg(test)]
+pub(crate) use chunk::CHUNK_CAP;
 
 /// A [`Store`] in one `redb` database file.
 pub struct RedbStore {
@@ -34,8 +58,9 @@ pub struct RedbStore {
     lazy_commits: u32,
     /// Operations applied by those commits.
     lazy_ops: usize,
-    /// Scratch buffer for register rows.
+    /// Scratch buffers: one value, one chunk row.
     buf: Vec<u8>,
+    row: Vec<u8>,
     /// Compactions of `log` since open.
     #[cfg(test)]
     pub(super) compactions: u64,
@@ -59,41 +84,18 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
-/// The `log` table is compacted once its stale rows are more than this (tiny in unit tests,
-/// so that the model tests compact often) and more than [`COMPACT_RATIO`] times its live
-/// rows.
+/// The `log` table is compacted once its stale entries (replaced entries in chunks that
+/// still hold a winner) are more than this (tiny in unit tests, so that the model tests
+/// compact often) and more than [`COMPACT_RATIO`] times its live entries.
 pub(crate) const COMPACT_MIN_STALE: usize = if cfg!(test) { 4 } else { 1 << 14 };
 
-/// A compaction copies every live row, so it costs about one insert per live row; letting
-/// stale rows reach this many times the live ones spreads that over as many writes per live
-/// row, i.e. `1 / COMPACT_RATIO` extra inserts per write, for a `log` of at most
-/// `COMPACT_RATIO + 1` times its live rows. (An insert costs ≈ 17k instructions in redb 2.6,
-/// about as much as the write itself: with 1 the writes ran at half speed.)
+/// A compaction copies every live entry (one insert per full chunk, plus the bytes), so
+/// letting stale entries reach this many times the live ones spreads that over as many
+/// writes per live entry, for a `log` of at most `COMPACT_RATIO + 1` times its live
+/// entries (plus chunks that are entirely live). With one row per operation an insert cost
+/// ≈ 17k instructions in redb 2.6 and a ratio of 1 halved the write rate; with chunks a
+/// compaction is mostly copying, and 3 is kept to bound the file.
 pub(crate) const COMPACT_RATIO: usize = 3;
-
-/// Carries a decoded action through [`select`] (which orders by stamp and place, unique
-/// per row, so this never decides an order).
-struct Carry(Action);
-
-/// An `ops_since` candidate: stamp, record, slot and the operation.
-type Candidate = IndexEntry<(u32, u32, Carry)>;
-
-impl PartialEq for Carry {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for Carry {}
-impl PartialOrd for Carry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Carry {
-    fn cmp(&self, _: &Self) -> Ordering {
-        Ordering::Equal
-    }
-}
 
 /// One operation in borrowed parts, from an [`Op`] or a [`PackedBatch`].
 pub(super) struct Part<'a> {
@@ -139,48 +141,6 @@ fn packed_parts(batch: &PackedBatch) -> impl Iterator<Item = Result<Part<'_>, St
     })
 }
 
-/// Copies the live rows of `log` in key order into the table of the next generation,
-/// deletes the old table and records the new generation, all inside the caller's
-/// transaction (so a crash leaves one generation whole). This costs one insert per live
-/// row instead of one `remove` (≈ 25k instructions in redb) per stale row. (Copying into a
-/// fixed name and `rename_table` would keep one name, but redb 2.6.4 failed to reopen a
-/// file after a crash that followed a commit renaming a table.)
-fn compact(txn: &WriteTransaction, state: &mut State) -> Result<(), StoreError> {
-    let generation = state.log_generation + 1;
-    let name = layout::log_name(generation);
-    {
-        let log = txn.open_table(layout::log_table(&state.log_name))?;
-        let mut next = txn.open_table(layout::log_table(&name))?;
-        let mut at: Option<(u32, &layout::Coll)> = None;
-        for row in log.iter()? {
-            let (key, value) = row?;
-            let (c, rno, hlc, rec, slot) = key.value();
-            let coll = match at {
-                Some((n, coll)) if n == c => coll,
-                _ => {
-                    let coll = state
-                        .colls
-                        .get(c as usize)
-                        .ok_or_else(|| layout::corrupt("log collection"))?;
-                    at = Some((c, coll));
-                    coll
-                }
-            };
-            if coll.is_live(rno, hlc, rec, slot) {
-                next.insert(key.value(), value.value())?;
-            }
-        }
-    }
-    txn.delete_table(layout::log_table(&state.log_name))?;
-    txn.open_table(LAYOUT)?.insert("log", generation)?;
-    state.log_generation = generation;
-    state.log_name = name;
-    for coll in &mut state.colls {
-        coll.rows = coll.live;
-    }
-    Ok(())
-}
-
 impl RedbStore {
     /// Opens or creates the database file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -213,6 +173,7 @@ impl RedbStore {
             lazy_commits: 0,
             lazy_ops: 0,
             buf: Vec::new(),
+            row: Vec::new(),
             #[cfg(test)]
             compactions: 0,
         };
@@ -295,133 +256,6 @@ impl RedbStore {
         result
     }
 
-    /// Merges `ops` inside `txn`, updating the in-memory state.
-    pub(super) fn apply_in<'a>(
-        &mut self,
-        txn: &WriteTransaction,
-        ops: impl IntoIterator<Item = Result<Part<'a>, StoreError>>,
-    ) -> Result<usize, StoreError> {
-        let mut log = txn.open_table(layout::log_table(&self.state.log_name))?;
-        let mut int = Interner {
-            state: &mut self.state,
-            names: txn.open_table(NAMES)?,
-            ids: txn.open_table(IDS)?,
-        };
-        let buf = &mut self.buf;
-        let mut dirty: Vec<(u32, u32)> = Vec::new();
-        let mut changed = 0;
-        let mut last: Option<(&str, u32)> = None;
-        for op in ops {
-            let op = op?;
-            let c = match last {
-                Some((name, c)) if name == op.collection => c,
-                _ => {
-                    let c = int.collection(op.collection)?;
-                    last = Some((op.collection, c));
-                    c
-                }
-            };
-            let rec = int.record(c, op.id)?;
-            let slot = int.slot(op.field)?;
-            let rno = int.replica(op.stamp.replica)?;
-            let state = &mut *int.state;
-            let replicas = &state.replicas.names;
-            let coll = &mut state.colls[c as usize];
-            if coll.vv.observe(op.stamp) && !dirty.contains(&(c, rno)) {
-                dirty.push((c, rno));
-            }
-            let r = &mut coll.recs[rec as usize];
-            if let Some(t) = r.tomb
-                && stamp_of(replicas, t)? >= op.stamp
-            {
-                continue;
-            }
-            let new = W {
-                hlc: op.stamp.hlc.as_u64(),
-                rno,
-            };
-            match op.field {
-                None => {
-                    let mut gone = usize::from(r.tomb.is_some());
-                    r.tomb = Some(new);
-                    let before = r.fields.len();
-                    let mut err = None;
-                    r.fields.retain(|f| match stamp_of(replicas, f.1) {
-                        Ok(s) => s > op.stamp,
-                        Err(e) => {
-                            err = Some(e);
-                            true
-                        }
-                    });
-                    if let Some(e) = err {
-                        return Err(e);
-                    }
-                    gone += before - r.fields.len();
-                    coll.live = coll.live + 1 - gone;
-                    buf.clear();
-                }
-                Some(_) => {
-                    let value = op.value;
-                    layout::encode_value(buf, value)?;
-                    match r.fields.iter().position(|f| f.0 == slot) {
-                        Some(at) => {
-                            let old = r.fields[at].1;
-                            let wins = match op.stamp.cmp(&stamp_of(replicas, old)?) {
-                                Ordering::Greater => true,
-                                Ordering::Less => false,
-                                Ordering::Equal => {
-                                    // Same stamp, same row: the greater JSON text wins.
-                                    let held =
-                                        layout::get_value(&log, (c, rno, new.hlc, rec, slot))?;
-                                    layout::value_text(buf)? > layout::value_text(&held)?
-                                }
-                            };
-                            if !wins {
-                                continue;
-                            }
-                            r.fields[at].1 = new;
-                        }
-                        None => {
-                            r.fields.push((slot, new));
-                            coll.live += 1;
-                        }
-                    }
-                }
-            }
-            if log
-                .insert((c, rno, new.hlc, rec, slot), buf.as_slice())?
-                .is_none()
-            {
-                coll.rows += 1;
-            }
-            changed += 1;
-        }
-        drop(log);
-        drop(int);
-        if changed > 0 {
-            let (rows, live) = self
-                .state
-                .colls
-                .iter()
-                .fold((0, 0), |(r, l), c| (r + c.rows, l + c.live));
-            let stale = rows - live;
-            if stale > COMPACT_MIN_STALE && stale > live.saturating_mul(COMPACT_RATIO) {
-                compact(txn, &mut self.state)?;
-                #[cfg(test)]
-                {
-                    self.compactions += 1;
-                }
-            }
-        }
-        let mut versions = txn.open_table(VERSIONS)?;
-        for (c, rno) in dirty {
-            let replica = self.state.replica(rno)?;
-            let hlc = self.state.colls[c as usize].vv.get(&replica);
-            versions.insert((c, rno), hlc.as_u64())?;
-        }
-        Ok(changed)
-    }
-
     /// Raises the stored version vectors to at least `vvs` (collection name → vector).
     fn merge_versions(
         &mut self,
@@ -429,11 +263,7 @@ impl RedbStore {
         vvs: &[(String, VersionVector)],
     ) -> Result<(), StoreError> {
         let mut versions = txn.open_table(VERSIONS)?;
-        let mut int = Interner {
-            state: &mut self.state,
-            names: txn.open_table(NAMES)?,
-            ids: txn.open_table(IDS)?,
-        };
+        let mut int = Interner::new(&mut self.state, txn)?;
         for (name, vv) in vvs {
             let c = int.collection(name)?;
             for (r, h) in vv.iter() {
@@ -443,19 +273,46 @@ impl RedbStore {
                 }
             }
         }
-        Ok(())
+        int.finish()
     }
 
-    /// The number of rows in `log`, live or stale.
+    /// The number of rows (chunks) in `log` and of entries in them, live or stale.
     #[cfg(test)]
-    pub(super) fn log_rows(&self) -> usize {
+    pub(super) fn log_rows(&self) -> (usize, usize) {
         let txn = self.db.begin_read().unwrap();
-        let len = redb::ReadableTableMetadata::len(
-            &txn.open_table(layout::log_table(&self.state.log_name))
-                .unwrap(),
-        )
-        .unwrap();
-        usize::try_from(len).unwrap()
+        let log = txn
+            .open_table(layout::log_table(&self.state.log_name))
+            .unwrap();
+        let mut rows = 0;
+        let mut entries = 0;
+        for row in redb::ReadableTable::iter(&log).unwrap() {
+            let (_, bytes) = row.unwrap();
+            rows += 1;
+            entries += chunk::View::parse(bytes.value()).unwrap().len();
+        }
+        assert_eq!(entries, self.state.chunks.entries);
+        (rows, entries)
+    }
+
+    /// The number of rows in `id_runs`.
+    #[cfg(test)]
+    pub(super) fn id_run_rows(&self) -> u64 {
+        let txn = self.db.begin_read().unwrap();
+        redb::ReadableTableMetadata::len(&txn.open_table(IDS).unwrap()).unwrap()
+    }
+
+    /// Whether the chunks of `replica` in `collection` are known not to overlap (`None`:
+    /// it has none).
+    #[cfg(test)]
+    pub(super) fn state_replica_chunks_sorted(
+        &self,
+        collection: &str,
+        replica: crate::clock::ReplicaId,
+    ) -> Option<bool> {
+        let c = self.state.collection(collection)?;
+        let rno = self.state.replicas.get(&replica)?;
+        let rc = self.state.colls[c as usize].chunks.get(rno as usize)?;
+        (!rc.by_max.is_empty()).then_some(rc.sorted)
     }
 
     /// The operation held in `slot` with `log` value `bytes`.
@@ -474,29 +331,62 @@ impl RedbStore {
     }
 }
 
+/// Chunk rows read by one query, by chunk number.
+struct Rows {
+    log: redb::ReadOnlyTable<u64, &'static [u8]>,
+    read: HashMap<u64, redb::AccessGuard<'static, &'static [u8]>>,
+}
+
+impl Rows {
+    fn new(txn: &redb::ReadTransaction, name: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            log: txn.open_table(layout::log_table(name))?,
+            read: HashMap::new(),
+        })
+    }
+
+    /// The row of `chunk`.
+    fn get(&mut self, chunk: u64) -> Result<chunk::View<'_>, StoreError> {
+        let guard = match self.read.entry(chunk) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(self.log.get(chunk)?.ok_or(StoreError::Inconsistent(
+                "winner's chunk missing from the log",
+            ))?),
+        };
+        chunk::View::parse(guard.value())
+    }
+}
+
+/// Where an `ops_since` candidate lives: record, slot, chunk and entry index.
+type Place = (u32, u32, u64, u32);
+
+/// An `ops_since` candidate: stamp and place.
+type Candidate = IndexEntry<Place>;
+
 impl Store for RedbStore {
     fn get(&self, collection: &str, id: &str) -> Result<Option<Record>, StoreError> {
         let Some(c) = self.state.collection(collection) else {
             return Ok(None);
         };
         let coll = &self.state.colls[c as usize];
-        let Some((rec, r)) = coll
+        let Some(r) = coll
             .ids
-            .get(id)
-            .and_then(|&n| Some((n, coll.recs.get(n as usize)?)))
+            .get(id.as_bytes())
+            .and_then(|&n| coll.recs.get(n as usize))
         else {
             return Ok(None);
         };
         let txn = self.db.begin_read()?;
-        let log = txn.open_table(layout::log_table(&self.state.log_name))?;
+        let mut rows = Rows::new(&txn, &self.state.log_name)?;
         let replicas = &self.state.replicas.names;
         let mut record = Record::new();
         if let Some(t) = r.tomb {
             record.merge(stamp_of(replicas, t)?, &Action::Delete);
         }
         for &(slot, w) in &r.fields {
-            let bytes = layout::get_value(&log, (c, w.rno, w.hlc, rec, slot))?;
-            record.merge(stamp_of(replicas, w)?, &self.action_of(slot, &bytes)?);
+            let view = rows.get(w.chunk)?;
+            let action = self.action_of(slot, view.value(w.idx as usize)?)?;
+            record.merge(stamp_of(replicas, w)?, &action);
         }
         Ok((!record.is_empty()).then_some(record))
     }
@@ -518,45 +408,47 @@ impl Store for RedbStore {
         let Some(c) = self.state.collection(collection) else {
             return Ok(Vec::new());
         };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let coll = &self.state.colls[c as usize];
         let txn = self.db.begin_read()?;
-        let log = txn.open_table(layout::log_table(&self.state.log_name))?;
+        let mut rows = Rows::new(&txn, &self.state.log_name)?;
         let mut entries: Vec<Candidate> = Vec::new();
+        let mut found = Vec::new();
         for (replica, _) in coll.vv.iter() {
             let Some(from) = start_after(since, &replica) else {
                 continue;
             };
-            let Some(&rno) = self.state.replicas.numbers.get(&replica) else {
+            let Some(rc) = self
+                .state
+                .replicas
+                .get(&replica)
+                .and_then(|rno| coll.chunks.get(rno as usize))
+            else {
                 continue;
             };
-            let range = (c, rno, from.as_u64(), 0, 0)..=(c, rno, u64::MAX, u32::MAX, u32::MAX);
-            let iter = log
-                .range(range)?
-                .map(|row| -> Result<Option<Candidate>, StoreError> {
-                    let (key, value) = row?;
-                    let (_, _, hlc, rec, slot) = key.value();
-                    if !coll.is_live(rno, hlc, rec, slot) {
-                        return Ok(None);
-                    }
-                    let action = self.action_of(slot, value.value())?;
-                    let stamp = Stamp::new(Hlc::from_u64(hlc), replica);
-                    Ok(Some((stamp, (rec, slot, Carry(action)))))
-                })
-                .filter_map(Result::transpose);
-            scan_replica(iter, limit, &mut entries)?;
+            found.clear();
+            scan_chunks(coll, rc, &mut rows, from.as_u64(), limit, &mut found)?;
+            entries.extend(
+                found
+                    .drain(..)
+                    .map(|(hlc, place)| (Stamp::new(Hlc::from_u64(hlc), replica), place)),
+            );
         }
         select(entries, limit)
             .into_iter()
-            .map(|(stamp, (rec, _, Carry(action)))| {
+            .map(|(stamp, (rec, slot, chunk, idx))| {
                 let id = coll
                     .names
                     .get(rec as usize)
                     .ok_or(StoreError::Inconsistent("winner of an unnamed record"))?;
+                let view = rows.get(chunk)?;
                 Ok(Op {
                     collection: collection.to_owned(),
                     id: id.to_string(),
                     stamp,
-                    action,
+                    action: self.action_of(slot, view.value(idx as usize)?)?,
                 })
             })
             .collect()
@@ -607,4 +499,52 @@ impl Store for RedbStore {
         txn.commit()?;
         Ok(())
     }
+}
+
+/// The live entries of one replica's chunks `rc` with HLC `from` or later, as
+/// `(hlc, (record, slot, chunk, index))`: the first `limit` in HLC order and every entry
+/// sharing the last one's HLC (one replica's stamps order as their HLCs).
+///
+/// Chunks are visited by ascending greatest HLC from `from`. Once `limit` entries are
+/// found, the `limit`-th least HLC is a cut: a chunk whose least HLC is past it holds
+/// nothing that could be selected, and if the replica's chunks do not overlap
+/// ([`ReplicaChunks::sorted`](chunk::ReplicaChunks)), neither does any later one.
+fn scan_chunks(
+    coll: &layout::Coll,
+    rc: &chunk::ReplicaChunks,
+    rows: &mut Rows,
+    from: u64,
+    limit: usize,
+    out: &mut Vec<(u64, Place)>,
+) -> Result<(), StoreError> {
+    let mut cut: Option<u64> = None;
+    for (&(_, chunk), &min) in rc.by_max.range((from, 0)..) {
+        if cut.is_some_and(|cut| min > cut) {
+            if rc.sorted {
+                break;
+            }
+            continue;
+        }
+        let before = out.len();
+        let view = rows.get(chunk)?;
+        for (i, e) in (0u32..).zip(view.entries()) {
+            if e.hlc >= from
+                && cut.is_none_or(|cut| e.hlc <= cut)
+                && coll.is_live(e.rec, e.slot, chunk, i)
+            {
+                out.push((e.hlc, (e.rec, e.slot, chunk, i)));
+            }
+        }
+        if out.len() == before {
+            // Keep only rows that values will be read from.
+            rows.read.remove(&chunk);
+        }
+        if out.len() >= limit {
+            out.select_nth_unstable(limit - 1);
+            let c = out[limit - 1].0;
+            out.retain(|e| e.0 <= c);
+            cut = Some(c);
+        }
+    }
+    Ok(())
 }

@@ -87,10 +87,22 @@ pub(super) fn same<A: Store, B: Store>(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
+    /// Many small transactions and some large ones (past the chunk cap, so one replica's
+    /// operations of one batch span several chunks), stamps out of order per replica (so
+    /// chunks of one replica overlap), equal-stamp ties, deletes; reopening in between.
     #[test]
     fn redb_layout_matches_memory_store_model(
-        batches in proptest::collection::vec(proptest::collection::vec(arb_op(), 0..16), 1..8),
-        sinces in proptest::collection::vec((arb_since(), 0usize..6), 1..4),
+        batches in proptest::collection::vec(
+            (
+                prop_oneof![
+                    3 => proptest::collection::vec(arb_op(), 0..4),
+                    1 => proptest::collection::vec(arb_op(), 8..40),
+                ],
+                any::<bool>(),
+            ),
+            1..10,
+        ),
+        sinces in proptest::collection::vec((arb_since(), 0usize..12), 1..4),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.redb");
@@ -101,7 +113,13 @@ proptest! {
         // collection): MemoryStore's own merge path, and the trait's default for redb.
         let mut packed = MemoryStore::new();
         let mut packed_disk = RedbStore::in_memory().unwrap();
-        for batch in &batches {
+        for (batch, reopen) in &batches {
+            if *reopen {
+                drop(disk);
+                disk = RedbStore::open(&path).unwrap();
+                disk.set_durable(false);
+                same(&model, &disk, &sinces)?;
+            }
             let n = model.apply(batch).unwrap();
             prop_assert_eq!(n, disk.apply(batch).unwrap());
             let mut m = 0;
@@ -122,6 +140,120 @@ proptest! {
         drop(disk);
         let disk = RedbStore::open(&path).unwrap();
         same(&model, &disk, &sinces)?;
+    }
+}
+
+/// One replica's chunks overlap (batches out of stamp order, and a tie rewriting an entry
+/// of an older chunk): `ops_since` with every start and limit still equals MemoryStore's.
+#[test]
+fn ops_since_across_overlapping_chunks() {
+    let r = ReplicaId([4; 16]);
+    let op = |ms: u64, id: usize, field: &str, v: u64| Op {
+        collection: "c".into(),
+        id: format!("id{id}"),
+        stamp: Stamp::new(Hlc::new(ms, 0).unwrap(), r),
+        action: Action::Set {
+            field: field.into(),
+            value: json!(v),
+        },
+    };
+    let batches: Vec<Vec<Op>> = vec![
+        // 20..40 in two chunks, then 1..19 and 50 (overlapping all of them), then a
+        // three-field write at 30 (a tie in slot a with a greater value, and new slots),
+        // then the same stamps again with smaller values (they lose).
+        (20..40)
+            .map(|ms| op(ms, ms as usize % 7, "a", ms))
+            .collect(),
+        (1..20)
+            .chain([50])
+            .map(|ms| op(ms, ms as usize % 5 + 7, "b", ms))
+            .collect(),
+        ["a", "b", "c"]
+            .iter()
+            .map(|f| op(30, 30 % 7, f, 99))
+            .collect(),
+        ["a", "b", "c"]
+            .iter()
+            .map(|f| op(30, 30 % 7, f, 1))
+            .collect(),
+    ];
+    let mut model = MemoryStore::new();
+    let mut disk = RedbStore::in_memory().unwrap();
+    for batch in &batches {
+        assert_eq!(model.apply(batch).unwrap(), disk.apply(batch).unwrap());
+    }
+    let rno = disk.state_replica_chunks_sorted("c", r);
+    assert_eq!(rno, Some(false), "the replica's chunks overlap");
+    let mut sinces: Vec<(VersionVector, usize)> = Vec::new();
+    for ms in 0..52 {
+        for limit in [1, 2, 3, 5, 8, 13, 100] {
+            let mut since = VersionVector::new();
+            if ms > 0 {
+                since.observe(Stamp::new(Hlc::new(ms, 0).unwrap(), r));
+            }
+            sinces.push((since, limit));
+        }
+    }
+    for (since, limit) in &sinces {
+        let want = model.ops_since("c", since, *limit).unwrap();
+        let got = disk.ops_since("c", since, *limit).unwrap();
+        assert_eq!(
+            canonical(want),
+            canonical(got),
+            "since {since:?} limit {limit}"
+        );
+    }
+    same(&model, &disk, &sinces).unwrap();
+}
+
+/// The record ids a transaction numbers are written as one `id_runs` row per collection,
+/// and read back with the same numbers on open.
+#[test]
+fn record_ids_are_written_in_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ids.redb");
+    let mut disk = RedbStore::open(&path).unwrap();
+    let mut model = MemoryStore::new();
+    let op = |c: &str, id: usize, ms: u64| Op {
+        collection: c.into(),
+        id: format!("record {id} ✓"),
+        stamp: Stamp::new(Hlc::new(ms, 0).unwrap(), ReplicaId([1; 16])),
+        action: Action::Set {
+            field: "a".into(),
+            value: json!(ms),
+        },
+    };
+    // New ids in two collections, interleaved; then old and new ids; then only old ones.
+    let batches: Vec<Vec<Op>> = vec![
+        (0..15)
+            .map(|i| op(["c0", "c1"][i % 2], i, 10 + i as u64))
+            .collect(),
+        (10..20).map(|i| op("c0", i, 100 + i as u64)).collect(),
+        (0..5)
+            .map(|i| op("c1", 2 * i + 1, 200 + i as u64))
+            .collect(),
+    ];
+    for batch in &batches {
+        assert_eq!(model.apply(batch).unwrap(), disk.apply(batch).unwrap());
+    }
+    // (c0, 0), (c1, 0), (c0, 8): the last batch numbered nothing.
+    assert_eq!(disk.id_run_rows(), 3);
+    drop(disk);
+    let disk = RedbStore::open(&path).unwrap();
+    for c in ["c0", "c1"] {
+        for i in 0..21 {
+            let id = format!("record {i} ✓");
+            assert_eq!(
+                model.get(c, &id).unwrap(),
+                disk.get(c, &id).unwrap(),
+                "{c} {id}"
+            );
+        }
+        let all = VersionVector::new();
+        assert_eq!(
+            canonical(model.ops_since(c, &all, usize::MAX).unwrap()),
+            canonical(disk.ops_since(c, &all, usize::MAX).unwrap())
+        );
     }
 }
 

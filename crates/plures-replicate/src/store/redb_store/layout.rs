@@ -3,39 +3,46 @@
 //! ```text
 //! names            (kind: u8, name: bytes) -> number: u32    kind 0 collection, 1 field,
 //!                  2 replica (its 16 bytes); numbers are dense from 0 per kind
-//! ids              (collection, record) -> record id          records numbered from 0
-//! log              (collection, replica, hlc, record, slot) -> value
+//! id_runs          (collection, first record) -> run of ids   records numbered from 0;
+//!                  one row per transaction and collection: each new id as u32 length
+//!                  and UTF-8 bytes, numbered consecutively from `first`
+//! log              chunk: u64 -> chunk (see `chunk`)
 //!                  (generation g > 0 of it is named `log.g`)
 //! layout           "log" -> the generation of `log` (absent: 0)
 //! version_vectors  (collection, replica) -> greatest hlc seen
 //! meta             name -> bytes (not replicated)
 //! ```
 //!
-//! `log` holds every winning operation, keyed by its stamp, so [`Store::ops_since`](
-//! crate::Store::ops_since) is a range scan per replica. Slot 0 is the tombstone (empty
+//! A chunk holds the winning operations one transaction wrote for one (collection,
+//! replica), each as (record, slot, hlc) and a value. Slot 0 is the tombstone (empty
 //! value); slot `n > 0` the field numbered `n - 1`, whose value is one kind byte (0
-//! removed, 1 set) and, if set, the value's compact JSON text. A write that replaces a
-//! winner only appends its own row: the replaced row stays behind as stale (the in-memory
-//! index says which rows are live). So a transaction of random overwrites dirties the pages
-//! at the end of each replica's range, not one page per overwritten register. Once stale
-//! rows outnumber the live ones by `COMPACT_RATIO`, the transaction that got there also
-//! compacts: it copies the live rows in key order into the next generation's table,
-//! deletes the old one and records the new generation in `layout`. A compaction copies a
-//! third as many rows as the writes that made it due, so its cost is amortised over them.
+//! removed, 1 set) and, if set, the value's compact JSON text. Chunk numbers only grow, so
+//! each transaction appends at the right edge of the B-tree. A write that replaces a winner
+//! leaves the replaced entry in its chunk as stale (the in-memory index says which entries
+//! are live); a chunk without live entries is removed, and once stale entries outnumber
+//! the live ones by `COMPACT_RATIO`, the transaction that got there also compacts: it
+//! copies the live entries into full chunks of the next generation's table, deletes the
+//! old one and records the new generation in `layout`.
+//!
+//! On open, one pass over `log` rebuilds the winners: every entry is or was a winner, a
+//! winner is only replaced by a greater stamp or by an equal stamp written later (a tie
+//! won by the greater value), so the live entries are the greatest per slot by (stamp,
+//! chunk, index), minus fields hidden by the tombstone.
 
+use super::super::memory::IdKey;
+use super::chunk::{Chunks, Meta, ReplicaChunks, View};
 use crate::clock::{Hlc, ReplicaId, Stamp};
 use crate::crdt::VersionVector;
 use crate::error::StoreError;
 use plures_compact::DecodeError;
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// `(collection, replica, hlc, record, slot)`.
-pub(super) type LogKey = (u32, u32, u64, u32, u32);
-
 pub(super) const NAMES: TableDefinition<'_, (u8, &[u8]), u32> = TableDefinition::new("names");
-pub(super) const IDS: TableDefinition<'_, (u32, u32), &str> = TableDefinition::new("ids");
+/// `(collection, first record) -> run`: the record ids one transaction numbered in one
+/// collection, consecutive from `first`, each as its length (u32) and UTF-8 bytes.
+pub(super) const IDS: TableDefinition<'_, (u32, u32), &[u8]> = TableDefinition::new("id_runs");
 /// `"log"` -> the generation of the `log` table (absent: 0).
 pub(super) const LAYOUT: TableDefinition<'_, &str, u64> = TableDefinition::new("layout");
 
@@ -49,7 +56,7 @@ pub(super) fn log_name(generation: u64) -> String {
 }
 
 /// The `log` table called `name` (see [`log_name`]).
-pub(super) fn log_table(name: &str) -> TableDefinition<'_, LogKey, &'static [u8]> {
+pub(super) fn log_table(name: &str) -> TableDefinition<'_, u64, &'static [u8]> {
     TableDefinition::new(name)
 }
 
@@ -78,11 +85,13 @@ fn number(len: usize) -> Result<u32, StoreError> {
     u32::try_from(len).map_err(|_| StoreError::Inconsistent("more than 2^32 names"))
 }
 
-/// A winner: its HLC and replica number.
+/// A winner: its HLC and replica number, and where it lives (chunk and entry index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct W {
     pub(super) hlc: u64,
+    pub(super) chunk: u64,
     pub(super) rno: u32,
+    pub(super) idx: u32,
 }
 
 /// The winners of one record.
@@ -102,31 +111,52 @@ impl Rec {
         self.fields.iter().find(|f| f.0 == slot).map(|f| f.1)
     }
 
-    fn count(&self) -> usize {
-        usize::from(self.tomb.is_some()) + self.fields.len()
+    /// The winner in `slot`, to move it.
+    pub(super) fn at_mut(&mut self, slot: u32) -> Option<&mut W> {
+        if slot == TOMBSTONE {
+            return self.tomb.as_mut();
+        }
+        self.fields
+            .iter_mut()
+            .find(|f| f.0 == slot)
+            .map(|f| &mut f.1)
+    }
+
+    /// Every winner.
+    pub(super) fn winners(&self) -> impl Iterator<Item = W> + '_ {
+        self.tomb.into_iter().chain(self.fields.iter().map(|f| f.1))
     }
 }
 
-/// One collection: its record ids, their winners, its version vector and row counts.
+/// One collection: its record ids, their winners, its version vector and its chunks.
 #[derive(Debug, Default)]
 pub(super) struct Coll {
-    pub(super) ids: HashMap<Arc<str>, u32>,
+    /// Record id → number (ids of up to 22 bytes inline, as in `MemoryStore`: a lookup
+    /// then compares without following a pointer).
+    pub(super) ids: HashMap<IdKey, u32>,
     pub(super) names: Vec<Arc<str>>,
     pub(super) recs: Vec<Rec>,
     pub(super) vv: VersionVector,
-    /// Rows of the collection in `log`, live or stale.
-    pub(super) rows: usize,
-    /// Live rows (winners).
-    pub(super) live: usize,
+    /// Per replica number, its chunks.
+    pub(super) chunks: Vec<ReplicaChunks>,
 }
 
 impl Coll {
-    /// Whether the `log` row `(rno, hlc, rec, slot)` is a winner.
-    pub(super) fn is_live(&self, rno: u32, hlc: u64, rec: u32, slot: u32) -> bool {
+    /// Whether entry `idx` of `chunk`, for `(rec, slot)`, is a winner.
+    pub(super) fn is_live(&self, rec: u32, slot: u32, chunk: u64, idx: u32) -> bool {
         self.recs
             .get(rec as usize)
             .and_then(|r| r.at(slot))
-            .is_some_and(|w| w == W { hlc, rno })
+            .is_some_and(|w| w.chunk == chunk && w.idx == idx)
+    }
+
+    /// The chunk index of replica `rno`.
+    pub(super) fn replica_chunks(&mut self, rno: u32) -> &mut ReplicaChunks {
+        let at = rno as usize;
+        if at >= self.chunks.len() {
+            self.chunks.resize_with(at + 1, ReplicaChunks::default);
+        }
+        &mut self.chunks[at]
     }
 }
 
@@ -143,7 +173,7 @@ const SCAN: usize = 8;
 
 impl<T: Clone + Eq + std::hash::Hash> Interned<T> {
     /// The number of `name`.
-    fn get<Q>(&self, name: &Q) -> Option<u32>
+    pub(super) fn get<Q>(&self, name: &Q) -> Option<u32>
     where
         T: std::borrow::Borrow<Q>,
         Q: Eq + std::hash::Hash + ?Sized,
@@ -186,6 +216,8 @@ pub(super) struct State {
     /// The generation of the `log` table and its name.
     pub(super) log_generation: u64,
     pub(super) log_name: String,
+    /// Every chunk of `log`.
+    pub(super) chunks: Chunks,
 }
 
 impl State {
@@ -227,65 +259,129 @@ impl State {
                 .observe(Stamp::new(Hlc::from_u64(hlc.value()), replica));
         }
         for row in txn.open_table(IDS)?.iter()? {
-            let (key, id) = row?;
-            let (c, rec) = key.value();
+            let (key, run) = row?;
+            let (c, first) = key.value();
             let coll = out.coll_mut(c)?;
-            if rec as usize != coll.names.len() {
+            if first as usize != coll.names.len() {
                 return Err(corrupt("record numbering"));
             }
-            let id: Arc<str> = Arc::from(id.value());
-            coll.ids.insert(Arc::clone(&id), rec);
-            coll.names.push(id);
-            coll.recs.push(Rec::default());
-        }
-        // Every row is or was a winner, and a winner is only ever replaced by a greater
-        // stamp: the live rows are the greatest per slot, minus fields hidden by the
-        // tombstone.
-        for row in txn.open_table(log_table(&out.log_name))?.iter()? {
-            let (key, _) = row?;
-            let (c, rno, hlc, rec, slot) = key.value();
-            let stamp = Stamp::new(Hlc::from_u64(hlc), out.replica(rno)?);
-            let replicas = &out.replicas.names;
-            let coll = out
-                .colls
-                .get_mut(c as usize)
-                .ok_or_else(|| corrupt("log collection"))?;
-            coll.rows += 1;
-            let r = coll
-                .recs
-                .get_mut(rec as usize)
-                .ok_or_else(|| corrupt("log record"))?;
-            let w = W { hlc, rno };
-            let newer = |old: W| stamp_of(replicas, old).is_ok_and(|o| o < stamp);
-            if slot == TOMBSTONE {
-                if r.tomb.is_none_or(newer) {
-                    r.tomb = Some(w);
-                }
-            } else {
-                match r.fields.iter_mut().find(|f| f.0 == slot) {
-                    Some(f) => {
-                        if newer(f.1) {
-                            f.1 = w;
-                        }
-                    }
-                    None => r.fields.push((slot, w)),
-                }
+            let mut rest = run.value();
+            while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+                let (id, tail) = tail
+                    .split_at_checked(u32::from_le_bytes(*len) as usize)
+                    .ok_or_else(|| corrupt("record id run"))?;
+                let id: Arc<str> =
+                    Arc::from(std::str::from_utf8(id).map_err(|_| corrupt("record id utf-8"))?);
+                coll.ids.insert(IdKey::new(&id), number(coll.names.len())?);
+                coll.names.push(id);
+                coll.recs.push(Rec::default());
+                rest = tail;
+            }
+            if !rest.is_empty() {
+                return Err(corrupt("record id run"));
             }
         }
-        for i in 0..out.colls.len() {
-            let mut live = 0;
-            let replicas = &out.replicas.names;
-            for r in &mut out.colls[i].recs {
+        out.load_chunks(txn)?;
+        Ok(out)
+    }
+
+    /// Rebuilds the winners and the chunk metadata from `log`, in one pass over it.
+    fn load_chunks(&mut self, txn: &redb::ReadTransaction) -> Result<(), StoreError> {
+        // Every entry is or was a winner, and a winner is only ever replaced by a greater
+        // stamp, or by an equal stamp written later (a tie won by the greater value): the
+        // live entries are the greatest per slot by (stamp, chunk, index), minus fields
+        // hidden by the tombstone.
+        for row in txn.open_table(log_table(&self.log_name))?.iter()? {
+            let (key, bytes) = row?;
+            let chunk = key.value();
+            let view = View::parse(bytes.value())?;
+            let replica = self.replica(view.rno)?;
+            let coll = self
+                .colls
+                .get_mut(view.c as usize)
+                .ok_or_else(|| corrupt("chunk collection"))?;
+            let replicas = &self.replicas.names;
+            let (mut min, mut max) = (u64::MAX, 0);
+            for (i, e) in view.entries().enumerate() {
+                min = min.min(e.hlc);
+                max = max.max(e.hlc);
+                let stamp = Stamp::new(Hlc::from_u64(e.hlc), replica);
+                let r = coll
+                    .recs
+                    .get_mut(e.rec as usize)
+                    .ok_or_else(|| corrupt("chunk record"))?;
+                let w = W {
+                    hlc: e.hlc,
+                    chunk,
+                    rno: view.rno,
+                    idx: u32::try_from(i).map_err(|_| corrupt("chunk size"))?,
+                };
+                let newer = |old: W| stamp_of(replicas, old).is_ok_and(|o| o <= stamp);
+                if e.slot == TOMBSTONE {
+                    if r.tomb.is_none_or(newer) {
+                        r.tomb = Some(w);
+                    }
+                } else {
+                    if e.slot as usize > self.fields.names.len() {
+                        return Err(corrupt("chunk slot"));
+                    }
+                    match r.fields.iter_mut().find(|f| f.0 == e.slot) {
+                        Some(f) => {
+                            if newer(f.1) {
+                                f.1 = w;
+                            }
+                        }
+                        None => r.fields.push((e.slot, w)),
+                    }
+                }
+            }
+            let total = u32::try_from(view.len()).map_err(|_| corrupt("chunk size"))?;
+            let meta = Meta {
+                c: view.c,
+                rno: view.rno,
+                min,
+                max,
+                live: 0,
+                total,
+            };
+            self.chunks.meta.insert(chunk, meta);
+            self.chunks.entries += view.len();
+            self.chunks.next = self.chunks.next.max(chunk + 1);
+        }
+        for coll in &mut self.colls {
+            let replicas = &self.replicas.names;
+            for r in &mut coll.recs {
                 if let Some(t) = r.tomb {
                     let t = stamp_of(replicas, t)?;
                     r.fields
                         .retain(|f| stamp_of(replicas, f.1).is_ok_and(|s| s > t));
                 }
-                live += r.count();
+                for w in r.winners() {
+                    let m = self
+                        .chunks
+                        .meta
+                        .get_mut(&w.chunk)
+                        .ok_or_else(|| corrupt("winner chunk"))?;
+                    m.live += 1;
+                    self.chunks.live += 1;
+                }
             }
-            out.colls[i].live = live;
         }
-        Ok(out)
+        for (&chunk, m) in &self.chunks.meta {
+            let coll = self
+                .colls
+                .get_mut(m.c as usize)
+                .ok_or_else(|| corrupt("chunk collection"))?;
+            coll.replica_chunks(m.rno)
+                .by_max
+                .insert((m.max, chunk), m.min);
+        }
+        for coll in &mut self.colls {
+            for rc in &mut coll.chunks {
+                rc.check_sorted();
+            }
+        }
+        Ok(())
     }
 
     fn coll_mut(&mut self, c: u32) -> Result<&mut Coll, StoreError> {
@@ -325,14 +421,35 @@ pub(super) fn stamp_of(replicas: &[ReplicaId], w: W) -> Result<Stamp, StoreError
     Ok(Stamp::new(Hlc::from_u64(w.hlc), replica))
 }
 
-/// Interning inside a write transaction: new names go to the tables and to [`State`].
+/// Interning inside a write transaction: new names go to the tables and to [`State`]; new
+/// record ids are written as one run per collection by [`Interner::finish`].
 pub(super) struct Interner<'s, 't> {
     pub(super) state: &'s mut State,
-    pub(super) names: redb::Table<'t, (u8, &'static [u8]), u32>,
-    pub(super) ids: redb::Table<'t, (u32, u32), &'static str>,
+    names: redb::Table<'t, (u8, &'static [u8]), u32>,
+    ids: redb::Table<'t, (u32, u32), &'static [u8]>,
+    /// Per collection numbering records in this transaction: its first new number and the
+    /// run of new ids.
+    runs: Vec<(u32, u32, Vec<u8>)>,
 }
 
-impl Interner<'_, '_> {
+impl<'s, 't> Interner<'s, 't> {
+    pub(super) fn new(state: &'s mut State, txn: &'t WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            state,
+            names: txn.open_table(NAMES)?,
+            ids: txn.open_table(IDS)?,
+            runs: Vec::new(),
+        })
+    }
+
+    /// Writes the record ids numbered in this transaction.
+    pub(super) fn finish(mut self) -> Result<(), StoreError> {
+        for (c, first, run) in std::mem::take(&mut self.runs) {
+            self.ids.insert((c, first), run.as_slice())?;
+        }
+        Ok(())
+    }
+
     pub(super) fn collection(&mut self, name: &str) -> Result<u32, StoreError> {
         if let Some(n) = self.state.collection(name) {
             return Ok(n);
@@ -370,13 +487,24 @@ impl Interner<'_, '_> {
 
     pub(super) fn record(&mut self, c: u32, id: &str) -> Result<u32, StoreError> {
         let coll = self.state.coll_mut(c)?;
-        if let Some(&n) = coll.ids.get(id) {
+        if let Some(&n) = coll.ids.get(id.as_bytes()) {
             return Ok(n);
         }
         let n = number(coll.names.len())?;
+        let len = u32::try_from(id.len())
+            .map_err(|_| StoreError::Inconsistent("a record id of more than 4 GiB"))?;
+        let at = match self.runs.iter().position(|r| r.0 == c) {
+            Some(at) => at,
+            None => {
+                self.runs.push((c, n, Vec::new()));
+                self.runs.len() - 1
+            }
+        };
+        let run = &mut self.runs[at].2;
+        run.extend_from_slice(&len.to_le_bytes());
+        run.extend_from_slice(id.as_bytes());
         let id: Arc<str> = Arc::from(id);
-        self.ids.insert((c, n), &*id)?;
-        coll.ids.insert(Arc::clone(&id), n);
+        coll.ids.insert(IdKey::new(&id), n);
         coll.names.push(id);
         coll.recs.push(Rec::default());
         Ok(n)
@@ -406,16 +534,4 @@ pub(super) fn value_text(bytes: &[u8]) -> Result<Option<&[u8]>, StoreError> {
         Some((1, text)) => Ok(Some(text)),
         _ => Err(corrupt("log value")),
     }
-}
-
-/// The `log` value of the row `key`, which must exist (it is a winner).
-pub(super) fn get_value<T: ReadableTable<LogKey, &'static [u8]>>(
-    table: &T,
-    key: LogKey,
-) -> Result<Vec<u8>, StoreError> {
-    Ok(table
-        .get(key)?
-        .ok_or(StoreError::Inconsistent("winner missing from the log"))?
-        .value()
-        .to_vec())
 }
