@@ -113,7 +113,7 @@ pub struct Record {
 }
 
 /// Orders two writes of one field with equal stamps by their values' JSON text.
-fn value_rank(value: Option<&Value>) -> Option<String> {
+pub(crate) fn value_rank(value: Option<&Value>) -> Option<String> {
     value.map(Value::to_string)
 }
 

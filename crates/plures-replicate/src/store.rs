@@ -33,6 +33,7 @@ use crate::error::StoreError;
 use crate::wire::PackedBatch;
 
 mod encoding;
+mod hashing;
 mod memory;
 mod redb_store;
 

@@ -9,13 +9,14 @@
 //! more than half of it is stale. Merging an operation allocates nothing once its id and
 //! field are known, and [`Store::ops_since`] is one binary search and scan per replica.
 
+use super::hashing::Map;
 use super::{IndexEntry, Store, scan_replica, select, start_after};
 use crate::clock::{ReplicaId, Stamp};
-use crate::crdt::{Action, Op, Record, VersionVector};
+use crate::crdt::{Action, Op, Record, Register, VersionVector, value_rank};
 use crate::error::StoreError;
 use crate::wire::PackedBatch;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Slot number of the tombstone; field `n` (0-based in `field_names`) is `n + 1`.
@@ -76,9 +77,9 @@ impl std::borrow::Borrow<[u8]> for IdKey {
 
 #[derive(Debug, Default, Clone)]
 struct Collection {
-    ids: HashMap<IdKey, u32>,
-    records: Vec<(Arc<str>, Record)>,
-    fields: HashMap<Arc<str>, u32>,
+    ids: Map<IdKey, u32>,
+    records: Vec<(Arc<str>, Rec)>,
+    fields: Map<Arc<str>, u32>,
     field_names: Vec<Arc<str>>,
     /// Winners per replica by `(hlc, record, slot)`.
     index: BTreeMap<ReplicaId, Log>,
@@ -110,14 +111,108 @@ impl Log {
     }
 }
 
-/// Whether the entry `(stamp, slot)` is still the winner in its slot of `record`.
-fn is_winner(record: &Record, field_names: &[Arc<str>], stamp: Stamp, slot: u32) -> bool {
-    match slot {
-        TOMBSTONE => record.tombstone() == Some(stamp),
-        n => field_names
-            .get(n as usize - 1)
-            .and_then(|name| record.registers().get(name.as_ref()))
-            .is_some_and(|reg| reg.stamp == stamp),
+/// The winners of one record by slot: [`Record`]'s state with interned field names, so a
+/// merge compares small integers in one allocation instead of searching a map of strings.
+/// [`Rec::merge`] follows [`Record::merge_parts`] rule for rule (the store tests check the
+/// store against a replay model).
+#[derive(Debug, Default, Clone)]
+struct Rec {
+    tomb: Option<Stamp>,
+    /// `(slot, register)` per visible field.
+    fields: Vec<(u32, Register)>,
+}
+
+impl Rec {
+    /// Merges an operation on `slot` (`value`: `None` for a remove or a delete); calls
+    /// `removed` with each winner that leaves the state; returns whether it was added.
+    fn merge(
+        &mut self,
+        stamp: Stamp,
+        slot: u32,
+        value: Option<&Value>,
+        removed: &mut impl FnMut(Stamp),
+    ) -> bool {
+        if self.tomb.is_some_and(|t| t >= stamp) {
+            return false;
+        }
+        if slot == TOMBSTONE {
+            if let Some(old) = self.tomb.replace(stamp) {
+                removed(old);
+            }
+            self.fields.retain(|(_, reg)| {
+                let keep = reg.stamp > stamp;
+                if !keep {
+                    removed(reg.stamp);
+                }
+                keep
+            });
+            return true;
+        }
+        match self.fields.iter_mut().find(|f| f.0 == slot) {
+            Some((_, old)) => {
+                let wins = match stamp.cmp(&old.stamp) {
+                    std::cmp::Ordering::Greater => true,
+                    std::cmp::Ordering::Less => false,
+                    std::cmp::Ordering::Equal => value_rank(value) > value_rank(old.value.as_ref()),
+                };
+                if !wins {
+                    return false;
+                }
+                removed(old.stamp);
+                old.stamp = stamp;
+                old.value = value.cloned();
+            }
+            None => self.fields.push((
+                slot,
+                Register {
+                    stamp,
+                    value: value.cloned(),
+                },
+            )),
+        }
+        true
+    }
+
+    /// Whether `(stamp, slot)` is still the winner in its slot.
+    fn is_winner(&self, stamp: Stamp, slot: u32) -> bool {
+        match slot {
+            TOMBSTONE => self.tomb == Some(stamp),
+            n => self
+                .fields
+                .iter()
+                .any(|(s, reg)| *s == n && reg.stamp == stamp),
+        }
+    }
+
+    /// The operation in `slot` if its winner is stamped `stamp`.
+    fn action_in(&self, stamp: Stamp, slot: u32, field_names: &[Arc<str>]) -> Option<Action> {
+        if slot == TOMBSTONE {
+            return (self.tomb == Some(stamp)).then_some(Action::Delete);
+        }
+        let (_, reg) = self.fields.iter().find(|f| f.0 == slot)?;
+        if reg.stamp != stamp {
+            return None;
+        }
+        let field = field_names.get(slot as usize - 1)?.as_ref().to_owned();
+        Some(match &reg.value {
+            Some(value) => Action::Set {
+                field,
+                value: value.clone(),
+            },
+            None => Action::Remove { field },
+        })
+    }
+
+    /// The public [`Record`] with this state.
+    fn to_record(&self, field_names: &[Arc<str>]) -> Option<Record> {
+        let mut record = Record::new();
+        if let Some(t) = self.tomb {
+            record.merge(t, &Action::Delete);
+        }
+        for (slot, reg) in &self.fields {
+            record.merge(reg.stamp, &self.action_in(reg.stamp, *slot, field_names)?);
+        }
+        Some(record)
     }
 }
 
@@ -128,7 +223,7 @@ impl Collection {
         }
         let n = u32::try_from(self.records.len()).unwrap_or(u32::MAX);
         self.ids.insert(IdKey::new(id), n);
-        self.records.push((Arc::from(id), Record::new()));
+        self.records.push((Arc::from(id), Rec::default()));
         n
     }
 
@@ -166,18 +261,14 @@ impl Collection {
             field_names,
             ..
         } = self;
-        let field = match slot {
-            TOMBSTONE => None,
-            n => match field_names.get(n as usize - 1) {
-                Some(name) => Some(name.as_ref()),
-                None => return false,
-            },
-        };
+        if slot != TOMBSTONE && slot as usize > field_names.len() {
+            return false;
+        }
         let Some((_, record)) = records.get_mut(rec as usize) else {
             return false;
         };
         let mut compact = false;
-        let added = record.merge_parts(stamp, field, value, &mut |old, _| {
+        let added = record.merge(stamp, slot, value, &mut |old| {
             // The old winner's log entry becomes stale.
             if let Some(log) = index.get_mut(&old.replica) {
                 log.stale += 1;
@@ -198,12 +289,7 @@ impl Collection {
 
     /// Drops the stale entries of every log that needs it.
     fn compact(&mut self) {
-        let Self {
-            records,
-            field_names,
-            index,
-            ..
-        } = self;
+        let Self { records, index, .. } = self;
         for (replica, log) in index.iter_mut() {
             if !log.needs_compaction() {
                 continue;
@@ -212,7 +298,7 @@ impl Collection {
                 let stamp = Stamp::new(crate::clock::Hlc::from_u64(h), *replica);
                 records
                     .get(rec as usize)
-                    .is_some_and(|(_, r)| is_winner(r, field_names, stamp, slot))
+                    .is_some_and(|(_, r)| r.is_winner(stamp, slot))
             });
             log.stale = 0;
         }
@@ -237,7 +323,9 @@ impl Store for MemoryStore {
     fn get(&self, collection: &str, id: &str) -> Result<Option<Record>, StoreError> {
         Ok(self.collections.get(collection).and_then(|c| {
             let n = *c.ids.get(id.as_bytes())?;
-            c.records.get(n as usize).map(|(_, r)| r.clone())
+            c.records
+                .get(n as usize)
+                .and_then(|(_, r)| r.to_record(&c.field_names))
         }))
     }
 
@@ -317,7 +405,7 @@ impl Store for MemoryStore {
                 .filter(|&(stamp, (rec, slot))| {
                     coll.records
                         .get(rec as usize)
-                        .is_some_and(|(_, r)| is_winner(r, &coll.field_names, stamp, slot))
+                        .is_some_and(|(_, r)| r.is_winner(stamp, slot))
                 })
                 .map(Ok);
             scan_replica(iter, limit, &mut entries)?;
@@ -328,14 +416,12 @@ impl Store for MemoryStore {
             .into_iter()
             .map(|(stamp, (rec, slot))| {
                 let (id, record) = coll.records.get(rec as usize).ok_or(BROKEN)?;
-                let field = match slot {
-                    TOMBSTONE => None,
-                    n => Some(coll.field_names.get(n as usize - 1).ok_or(BROKEN)?.as_ref()),
-                };
-                let action = record.action_in(stamp, field).ok_or(BROKEN)?;
+                let action = record
+                    .action_in(stamp, slot, &coll.field_names)
+                    .ok_or(BROKEN)?;
                 Ok(Op {
                     collection: collection.to_owned(),
-                    id: id.to_string(),
+                    id: id.as_ref().to_owned(),
                     stamp,
                     action,
                 })

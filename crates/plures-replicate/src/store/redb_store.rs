@@ -29,6 +29,7 @@
 //! converted on open, in one transaction. (The layout before chunks, one `log` row per
 //! operation keyed by stamp, was never released and is not converted.)
 
+use super::hashing::Map;
 use super::{IndexEntry, Store, select, start_after};
 use crate::clock::{Hlc, Stamp};
 use crate::crdt::{Action, Op, Record, VersionVector};
@@ -36,13 +37,13 @@ use crate::error::StoreError;
 use crate::wire::PackedBatch;
 use layout::{IDS, Interner, LAYOUT, META, NAMES, State, TOMBSTONE, VERSIONS, stamp_of};
 use redb::{Database, Durability, WriteTransaction};
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::Path;
 
 mod apply;
 mod chunk;
 mod compact;
+mod fields;
 mod layout;
 mod legacy;
 
@@ -334,14 +335,14 @@ impl RedbStore {
 /// Chunk rows read by one query, by chunk number.
 struct Rows {
     log: redb::ReadOnlyTable<u64, &'static [u8]>,
-    read: HashMap<u64, redb::AccessGuard<'static, &'static [u8]>>,
+    read: Map<u64, redb::AccessGuard<'static, &'static [u8]>>,
 }
 
 impl Rows {
     fn new(txn: &redb::ReadTransaction, name: &str) -> Result<Self, StoreError> {
         Ok(Self {
             log: txn.open_table(layout::log_table(name))?,
-            read: HashMap::new(),
+            read: Map::default(),
         })
     }
 
@@ -446,7 +447,7 @@ impl Store for RedbStore {
                 let view = rows.get(chunk)?;
                 Ok(Op {
                     collection: collection.to_owned(),
-                    id: id.to_string(),
+                    id: id.as_ref().to_owned(),
                     stamp,
                     action: self.action_of(slot, view.value(idx as usize)?)?,
                 })

@@ -13,7 +13,8 @@
 
 use super::layout::corrupt;
 use crate::error::StoreError;
-use std::collections::{BTreeMap, HashMap};
+use crate::store::hashing::Map;
+use std::collections::BTreeMap;
 
 const HEADER: usize = 12;
 const ENTRY: usize = 20;
@@ -234,7 +235,7 @@ impl ReplicaChunks {
 /// All chunks: metadata, the next chunk number, and entry counts (for compaction).
 #[derive(Debug, Default)]
 pub(super) struct Chunks {
-    pub(super) meta: HashMap<u64, Meta>,
+    pub(super) meta: Map<u64, Meta>,
     pub(super) next: u64,
     /// Entries of all chunks, live or stale.
     pub(super) entries: usize,
@@ -249,11 +250,11 @@ impl Chunks {
         let m = self
             .meta
             .get_mut(&chunk)
-            .ok_or(StoreError::Inconsistent("winner in an unknown chunk"))?;
+            .ok_or_else(|| StoreError::Inconsistent("winner in an unknown chunk"))?;
         m.live = m
             .live
             .checked_sub(1)
-            .ok_or(StoreError::Inconsistent("chunk live count"))?;
+            .ok_or_else(|| StoreError::Inconsistent("chunk live count"))?;
         self.live -= 1;
         if m.live == 0 {
             dead.push(chunk);
@@ -282,7 +283,7 @@ impl Chunks {
         let m = self
             .meta
             .get_mut(&chunk)
-            .ok_or(StoreError::Inconsistent("entry of an unknown chunk"))?;
+            .ok_or_else(|| StoreError::Inconsistent("entry of an unknown chunk"))?;
         m.live += 1;
         m.total += 1;
         m.min = m.min.min(hlc);

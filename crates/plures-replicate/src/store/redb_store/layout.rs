@@ -31,12 +31,13 @@
 
 use super::super::memory::IdKey;
 use super::chunk::{Chunks, Meta, ReplicaChunks, View};
+use super::fields::Fields;
 use crate::clock::{Hlc, ReplicaId, Stamp};
 use crate::crdt::VersionVector;
 use crate::error::StoreError;
+use crate::store::hashing::Map;
 use plures_compact::DecodeError;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(super) const NAMES: TableDefinition<'_, (u8, &[u8]), u32> = TableDefinition::new("names");
@@ -99,7 +100,7 @@ pub(super) struct W {
 pub(super) struct Rec {
     pub(super) tomb: Option<W>,
     /// `(slot, winner)` per visible field.
-    pub(super) fields: Vec<(u32, W)>,
+    pub(super) fields: Fields,
 }
 
 impl Rec {
@@ -133,7 +134,7 @@ impl Rec {
 pub(super) struct Coll {
     /// Record id → number (ids of up to 22 bytes inline, as in `MemoryStore`: a lookup
     /// then compares without following a pointer).
-    pub(super) ids: HashMap<IdKey, u32>,
+    pub(super) ids: Map<IdKey, u32>,
     pub(super) names: Vec<Arc<str>>,
     pub(super) recs: Vec<Rec>,
     pub(super) vv: VersionVector,
@@ -163,7 +164,7 @@ impl Coll {
 /// Interned names of one kind: name → number and number → name.
 #[derive(Debug, Default)]
 pub(super) struct Interned<T> {
-    pub(super) numbers: HashMap<T, u32>,
+    pub(super) numbers: Map<T, u32>,
     pub(super) names: Vec<T>,
 }
 
