@@ -27,6 +27,11 @@
 //! The task stops on [`DhtNode::destroy`] or when the node handle and every
 //! [`InboundRequest`] are dropped.
 //!
+//! Suspend ([`DhtNode::suspend`], spec §16) keeps both sockets open and bound: the core
+//! drops every datagram while suspended, and [`DhtNode::resume`] needs no re-bind (the
+//! reference closes its sockets and re-binds with the previous ports first; keeping them
+//! is simpler, cannot lose a port to another process, and keeps UDX streams on them).
+//!
 //! One departure from the reference's binding: a non-zero `port` is bound exactly (the
 //! reference tries `port ..= port + 4`, then any port); a busy port is an error.
 
@@ -125,6 +130,14 @@ pub struct Status {
     pub persistent: bool,
     /// The node believes it is firewalled.
     pub firewalled: bool,
+    /// Network health: online (spec §15).
+    pub online: bool,
+    /// Network health: degraded (spec §15).
+    pub degraded: bool,
+    /// The node is suspended (spec §16).
+    pub suspended: bool,
+    /// The maintenance tick counter.
+    pub tick: u64,
 }
 
 /// The outcome of a finished query.
@@ -359,6 +372,20 @@ impl DhtNode {
         rx.await.map_err(|_| gone())
     }
 
+    /// Suspends the node (spec §16): requests and queries in flight fail with
+    /// [`NotConnected`](io::ErrorKind::NotConnected), new ones are refused the same way,
+    /// and every datagram is dropped until [`resume`](Self::resume). The sockets stay
+    /// bound (their ports, and UDX streams on them, survive the suspend).
+    pub fn suspend(&self) -> io::Result<()> {
+        self.send(Cmd::Power(true))
+    }
+
+    /// Resumes a suspended node: ticks restart, the wake-up procedure runs (spec §16) and
+    /// the routing table is refreshed.
+    pub fn resume(&self) -> io::Result<()> {
+        self.send(Cmd::Power(false))
+    }
+
     /// Stops the task and waits for it. Requests and queries in flight fail with
     /// `ConnectionAborted`.
     pub async fn destroy(self) {
@@ -458,6 +485,7 @@ fn core_error(e: Error) -> io::Error {
     match e {
         Error::Busy => io::Error::new(io::ErrorKind::WouldBlock, e),
         Error::Encode(_) => io::Error::new(io::ErrorKind::InvalidInput, e),
+        Error::Suspended => suspended(),
     }
 }
 
@@ -465,11 +493,22 @@ fn request_error(e: RequestError) -> io::Error {
     match e {
         RequestError::Timeout => io::Error::new(io::ErrorKind::TimedOut, e),
         RequestError::Destroyed => io::Error::new(io::ErrorKind::ConnectionAborted, e),
+        RequestError::Suspended => suspended(),
     }
 }
 
 fn query_error(e: QueryError) -> io::Error {
-    io::Error::other(e)
+    match e {
+        QueryError::Suspended => suspended(),
+        _ => io::Error::other(e),
+    }
+}
+
+/// The error of a request or query failed or refused because the node is suspended:
+/// [`NotConnected`](io::ErrorKind::NotConnected) wrapping the core's
+/// [`Error::Suspended`].
+fn suspended() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, Error::Suspended)
 }
 
 #[cfg(test)]

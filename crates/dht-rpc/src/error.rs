@@ -27,6 +27,9 @@ pub enum Error {
     /// A packet could not be encoded (a value or list beyond the codec's limits).
     #[error("packet cannot be encoded: {0}")]
     Encode(#[from] plures_compact::EncodeError),
+    /// The node is suspended (spec §16): resume it first.
+    #[error("node suspended")]
+    Suspended,
 }
 
 /// A datagram the node dropped. Returned by `Node::handle_datagram` and counted in
@@ -50,4 +53,7 @@ pub enum Dropped {
     /// A local cap was reached (delayed pings, queued replies or events).
     #[error("local capacity exhausted")]
     Overload,
+    /// The node is suspended and ignores all input (spec §16).
+    #[error("node suspended")]
+    Suspended,
 }

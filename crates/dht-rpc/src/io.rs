@@ -395,6 +395,26 @@ impl<T: Copy> Io<T> {
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.out.pop_front()
     }
+
+    /// Suspend (spec §16): forgets every request (sent or queued) and every unsent
+    /// datagram, and clears the congestion window. Returns the forgotten requests'
+    /// contexts and destinations, in tid order, for the caller to fail. The next tid is
+    /// kept, so tids of requests after a resume do not repeat the old ones at once.
+    pub fn suspend(&mut self) -> Vec<(T, SocketAddrV4)> {
+        let mut tids: Vec<u16> = self.entries.keys().copied().collect();
+        tids.sort_unstable();
+        let failed = tids
+            .iter()
+            .filter_map(|t| self.entries.remove(t))
+            .map(|e| (e.ctx, e.destination))
+            .collect();
+        self.deadlines.clear();
+        self.queue.clear();
+        self.out.clear();
+        self.window = Window::new(self.window.max);
+        self.next_drain = None;
+        failed
+    }
 }
 
 #[cfg(test)]

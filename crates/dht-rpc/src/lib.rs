@@ -47,7 +47,15 @@
 //!   the server socket; 3 of ≥ 5 or 1 of fewer must count, and the reported address must
 //!   agree with the NAT estimate on the host and with the server socket's local port), then
 //!   unfirewalled → persistent with `id(publicHost, serverPort)` when forced, or adaptive
-//!   after the 240-tick countdown (720 between later checks).
+//!   after the 240-tick countdown (720 between later checks);
+//! - network health (`node/health.rs`, spec §15): [`Dht::online`] / [`Dht::degraded`] from a
+//!   ring of per-tick response/timeout counters, [`Event::NetworkUpdate`] on change;
+//! - suspend, resume and wake-up (`node/power.rs`, spec §16): [`Dht::suspend`] fails
+//!   everything in flight with [`node::RequestError::Suspended`] /
+//!   [`node::QueryError::Suspended`], drops all input ([`Dropped::Suspended`]) and stops
+//!   the timers; [`Dht::resume`] and any tick more than 15 s late run the wake-up
+//!   (tick jump, refresh, health reset, adaptive persistent → ephemeral with
+//!   [`Event::Ephemeral`], [`Event::Wakeup`]).
 //!
 //! With the default `tokio` feature, `driver::DhtNode` runs the core over two
 //! `plures_udx::UdxSocket`s (server and client) and exposes requests, queries, user-command
@@ -58,7 +66,9 @@
 //! DELAYED_PING limit compared byte for byte with a JS node, a JS DOWN_HINT acted on,
 //! relaying to a JS last hop, firewall detection with and without a filtered server socket,
 //! a UDX stream sharing the server socket with DHT traffic). `tests/sim/firewall.rs` runs
-//! firewall detection behind each of plures-sim's NAT types.
+//! firewall detection behind each of plures-sim's NAT types; `tests/sim/power.rs` runs a
+//! node through a dark network (offline and back), a 20 s sleep (wake-up) and a
+//! suspend/resume.
 //!
 //! # Run loop
 //!
@@ -81,8 +91,8 @@
 //! `delay + 1000`), the window drain (750 ms, armed only while the window counts something),
 //! token rotation (7.5 s), delayed-ping replies, and the maintenance tick (5 s). Node records
 //! remember tick numbers, not instants. A late `handle_timeout` runs each timer once (no
-//! catch-up bursts). The reference's wake-up detection (a tick > 15 s late) is not yet
-//! modelled.
+//! catch-up bursts). A tick more than [`node::SLEEPING_INTERVAL`] (15 s) after the previous
+//! one means the machine slept and runs the wake-up procedure instead of `tick += 1`.
 //!
 //! # Randomness
 //!
@@ -128,7 +138,7 @@
 //!   answering `reply(value, {to})` directly), because responses must come from the
 //!   address the request went to (PING_NAT excepted).
 //! - `remoteAddress()`, the `randomized` flag and the `nat-update` event in the driver.
-//! - Suspend/resume and wake-up handling, network health (`online`/`degraded`), sessions.
+//! - Sessions.
 //! - Bootstrap entries with host names (`suggestedIP@host:port`): DNS is the driver's job.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]

@@ -20,10 +20,13 @@
 //! Past a cap, inbound work is dropped and counted ([`Stats`]); commands return
 //! [`Error::Busy`].
 
+mod answer;
 mod extra_socket;
 mod firewall;
+mod health;
 mod lookup;
 mod maintenance;
+mod power;
 mod query;
 mod relayed;
 mod types;
@@ -53,7 +56,9 @@ pub use types::{
 pub use extra_socket::RequestFrom;
 pub use firewall::FIREWALL_CANDIDATES;
 use firewall::{FirewallProbe, QuickFirewall};
+pub use health::{HEALTH_WINDOW, Health, HealthUpdate, MIN_ACTIVITY, OFFLINE_INTERVALS};
 pub use maintenance::{MORE_STABLE_TICKS, REFRESH_TICKS, STABLE_TICKS};
+pub use power::SLEEPING_INTERVAL;
 use query::{Phase, Query};
 
 /// Most queries running at once.
@@ -130,6 +135,9 @@ pub struct Dht {
     repings: usize,
     down_hint_checks: usize,
     down_hints_sent: usize,
+    health: Health,
+    suspended: bool,
+    last_tick_at: Instant,
     stats: Stats,
 }
 
@@ -176,6 +184,9 @@ impl Dht {
             repings: 0,
             down_hint_checks: 0,
             down_hints_sent: 0,
+            health: Health::new(),
+            suspended: false,
+            last_tick_at: now,
             stats: Stats::default(),
         };
         node.start_bootstrap(now, 1);
@@ -267,6 +278,9 @@ impl Dht {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.suspended {
+            return None;
+        }
         let mut t = self.next_tick.min(self.tokens.poll_timeout());
         if let Some(d) = self.io.poll_timeout() {
             t = t.min(d);
@@ -287,6 +301,9 @@ impl Dht {
     /// Runs everything due at `now`: retransmissions and request timeouts, the window's
     /// drain tick, token rotation, delayed pings and the 5 s maintenance tick.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.suspended {
+            return;
+        }
         self.tokens.handle_timeout(now);
         let mut io_events = Vec::new();
         self.io.handle_timeout(now, &mut io_events);
@@ -322,7 +339,11 @@ impl Dht {
         data: &[u8],
     ) -> Result<(), Dropped> {
         self.stats.datagrams += 1;
-        let r = self.datagram(now, socket, from, data);
+        let r = if self.suspended {
+            Err(Dropped::Suspended)
+        } else {
+            self.datagram(now, socket, from, data)
+        };
         if let Err(e) = r {
             let counter = match e {
                 Dropped::Decode(_) => &mut self.stats.malformed,
@@ -330,6 +351,7 @@ impl Dht {
                 Dropped::Unmatched => &mut self.stats.unmatched,
                 Dropped::BadInternal => &mut self.stats.bad_internal,
                 Dropped::Overload => &mut self.stats.overload,
+                Dropped::Suspended => &mut self.stats.suspended,
             };
             *counter += 1;
         }
@@ -541,7 +563,9 @@ impl Dht {
     }
 
     fn push_reply(&mut self, t: Transmit) {
-        if self.replies.len() >= MAX_REPLIES {
+        if self.suspended {
+            self.stats.suspended += 1;
+        } else if self.replies.len() >= MAX_REPLIES {
             self.stats.overload += 1;
         } else {
             self.replies.push_back(t);
@@ -598,83 +622,6 @@ impl Dht {
     }
 
     // ---- the user API ----
-
-    /// Starts handling user command `command`: its requests surface as
-    /// [`Event::Request`] instead of being answered UNKNOWN_COMMAND (the same as listing it
-    /// in [`Config::commands`]).
-    pub fn register_command(&mut self, command: u64) {
-        if !self.config.commands.contains(&command) {
-            self.config.commands.push(command);
-        }
-    }
-
-    /// Answers an inbound request with `value`, a fresh token and closer nodes if it had a
-    /// target.
-    pub fn reply(&mut self, handle: &RequestHandle, value: Option<&[u8]>) -> Result<(), Error> {
-        self.answer(handle, None, true, 0, value)
-            .map_err(|_| Error::Busy)
-    }
-
-    /// Answers like [`reply`](Self::reply) but to another address (hyperdht's
-    /// `reply(value, {to})`).
-    pub fn reply_to(
-        &mut self,
-        handle: &RequestHandle,
-        to: SocketAddrV4,
-        value: Option<&[u8]>,
-    ) -> Result<(), Error> {
-        self.answer(handle, Some(to), true, 0, value)
-            .map_err(|_| Error::Busy)
-    }
-
-    /// Answers with `value` and neither a token nor closer nodes, to `to` or else the
-    /// requester: hyperdht's `reply(value, {to, token: false, closerNodes: false})`, used
-    /// for ANNOUNCE / UNANNOUNCE and for the last hop of a relayed PEER_HANDSHAKE.
-    pub fn reply_bare(
-        &mut self,
-        handle: &RequestHandle,
-        to: Option<SocketAddrV4>,
-        value: Option<&[u8]>,
-    ) -> Result<(), Error> {
-        let dest = to.unwrap_or(handle.from);
-        let r = self.response(handle.socket, dest, handle.tid, None, false, 0, value);
-        self.push_response(handle.socket, dest, &r)
-            .map_err(|_| Error::Busy)
-    }
-
-    /// Answers an inbound request with an error code (no token; closer nodes if it had a
-    /// target).
-    pub fn error(&mut self, handle: &RequestHandle, code: u64) -> Result<(), Error> {
-        self.answer(handle, None, true, code, None)
-            .map_err(|_| Error::Busy)
-    }
-
-    /// Relays an inbound request to `to` with a new value (spec §6.3): same tid, command
-    /// and target, no token, nothing remembered.
-    pub fn relay(
-        &mut self,
-        handle: &RequestHandle,
-        to: SocketAddrV4,
-        value: Option<&[u8]>,
-    ) -> Result<(), Error> {
-        let req = Request {
-            tid: handle.tid,
-            to,
-            id: self.packet_id(handle.socket),
-            token: None,
-            internal: handle.internal,
-            command: handle.command,
-            target: handle.target,
-            value,
-        };
-        let contents = req.to_bytes()?;
-        self.push_reply(Transmit {
-            socket: handle.socket,
-            destination: to,
-            contents,
-        });
-        Ok(())
-    }
 
     /// Sends one request (3 retries, 1 s per attempt); completes with
     /// [`Event::Response`] or [`Event::RequestFailed`].
@@ -745,6 +692,7 @@ impl Dht {
         ctx: Ctx,
         opts: SendOptions,
     ) -> Result<u16, Error> {
+        self.check_active()?;
         let id = self.packet_id(socket);
         let encode = |tid| {
             let mut r = Request::new(tid, to, command);

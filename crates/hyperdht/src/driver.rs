@@ -163,15 +163,43 @@ pub struct HyperDhtNode {
 #[derive(Debug)]
 pub struct Server {
     id: ServerId,
-    relays: Vec<SocketAddrV4>,
+    relays: watch::Receiver<Vec<SocketAddrV4>>,
     incoming: mpsc::UnboundedReceiver<Stream>,
     commands: mpsc::UnboundedSender<Cmd>,
 }
 
 impl Server {
-    /// The storage nodes it announced itself to.
-    pub fn relays(&self) -> &[SocketAddrV4] {
-        &self.relays
+    /// The storage nodes its last update announced it to (at most 3): what its handshake
+    /// replies carry and what topic announces should list as relay addresses. They change
+    /// when a relay stops answering pings or an update finds closer nodes (spec §8).
+    pub fn relays(&self) -> Vec<SocketAddrV4> {
+        self.relays.borrow().clone()
+    }
+
+    /// Follows [`relays`](Self::relays): changes whenever an update moved the server to
+    /// other relays.
+    pub fn watch_relays(&self) -> watch::Receiver<Vec<SocketAddrV4>> {
+        self.relays.clone()
+    }
+
+    /// Updates the announcement now (the reference's `server.refresh()`): FIND_PEER,
+    /// ANNOUNCE to the 3 closest nodes, UNANNOUNCE at relays it no longer uses.
+    pub fn refresh(&self) -> io::Result<()> {
+        self.commands
+            .send(Cmd::Refresh(self.id))
+            .map_err(|_| gone())
+    }
+
+    /// Closes the server (the reference's `server.close()`): clients can no longer reach
+    /// it, and this returns once each of its relays got its UNANNOUNCE (or the attempt
+    /// failed), so that the same key can then be announced elsewhere without being
+    /// withdrawn by a late UNANNOUNCE. Dropping a `Server` closes it without waiting.
+    pub async fn close(self) -> io::Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Cmd::CloseWait(self.id, tx))
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
     }
 
     /// The next client connection; `None` once the node is gone.
@@ -349,15 +377,17 @@ impl HyperDhtNode {
     pub async fn listen_with(&self, key_pair: KeyPair, config: ServerConfig) -> io::Result<Server> {
         let (tx, rx) = oneshot::channel();
         let (incoming_tx, incoming) = mpsc::unbounded_channel();
+        let (relays_tx, relays) = watch::channel(Vec::new());
         self.commands
             .send(Cmd::Listen {
                 key_pair,
                 config,
                 incoming: incoming_tx,
                 listening: tx,
+                relays: relays_tx,
             })
             .map_err(|_| gone())?;
-        let (id, relays) = rx.await.map_err(|_| gone())??;
+        let (id, _) = rx.await.map_err(|_| gone())??;
         Ok(Server {
             id,
             relays,

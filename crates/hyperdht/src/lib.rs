@@ -50,10 +50,13 @@
 //! classifier [`node::nat`], pool sockets and punch strategies [`node::puncher`], the
 //! secure-payload rounds on both sides); `tests/sim_holepunch.rs` punches through the
 //! simulator's NAT models and `tests/js_holepunch.rs` against JS nodes on loopback.
+//! A server's announcer (spec §8: relay pings every 3 s, re-announce when relays stop
+//! answering, three relay generations, UNANNOUNCE at dropped relays) is in
+//! `node/announcer.rs`; `tests/sim_announcer.rs` and `tests/js_relay_loss.rs` kill relays.
 //!
 //! # What comes next
 //!
-//! * The blind relay (spec §14) and TRY_LATER, the relay-ping loop of announced servers.
+//! * The blind relay (spec §14) and TRY_LATER.
 //!
 //! All of it will be sans-IO cores in the style of the lower crates: a hyperdht core owns a
 //! dht-rpc core, takes time and randomness as input, and is drained with `poll_transmit`,

@@ -22,6 +22,7 @@
 //! — or hands it to the stream of a [`StreamSetup`] whose `socket` names it. After every
 //! input also drain [`poll_probe`](HyperDht::poll_probe) and `poll_released_socket`.
 
+mod announcer;
 mod connect;
 mod entropy;
 mod holepunch;
@@ -41,6 +42,7 @@ use std::time::Instant;
 use plures_dht_rpc::node::{IncomingRequest, QueryError, QueryId, RequestId};
 use plures_dht_rpc::{Command, Dht, Dropped, Socket, Transmit};
 
+pub use announcer::{PING_ROUNDS, RELAY_GENERATIONS, RELAY_PING_INTERVAL};
 pub use connect::{ConnId, ConnectError, HANDSHAKE_CONCURRENCY};
 pub use ops::{OpError, OpId, OpResult};
 pub use puncher::Probe;
@@ -230,6 +232,8 @@ pub(crate) enum Owner {
     Holepunch(ConnId),
     /// A message whose answer nobody waits for (abort messages).
     Ignore,
+    /// A relay PING or a record withdrawal of a server's announcer (`announcer.rs`).
+    Announcer,
 }
 
 /// What the node reports.
@@ -263,6 +267,20 @@ pub enum Event {
         server: ServerId,
         /// The storage nodes it announced to.
         relays: Vec<SocketAddrV4>,
+    },
+    /// A server's update announced it to a different set of relays than the previous
+    /// one (after [`Event::Listening`]): what its handshake replies and topic announces
+    /// should now carry.
+    RelaysChanged {
+        /// The server.
+        server: ServerId,
+        /// Its current relays (at most 3).
+        relays: Vec<SocketAddrV4>,
+    },
+    /// A closed server's withdrawals (UNANNOUNCE at its relays) ended.
+    ServerClosed {
+        /// The server.
+        server: ServerId,
     },
     /// A client completed a handshake with one of this node's servers.
     Connection {
@@ -339,6 +357,10 @@ pub struct HyperDht {
     announce_ops: HashMap<OpId, ServerId>,
     /// Per running announce: (relay, our address as that relay saw it).
     announce_seen: HashMap<OpId, Vec<(SocketAddrV4, SocketAddrV4)>>,
+    /// Relay pings and record withdrawals in flight (`announcer.rs`).
+    announcer: announcer::Requests,
+    /// The dht-rpc core's `online` as of its last `NetworkUpdate` (`suspend.rs`).
+    dht_online: bool,
     next_server: u64,
     conns: HashMap<ConnId, Connect>,
     next_conn: u64,
@@ -384,6 +406,8 @@ impl HyperDht {
             servers_by_target: HashMap::new(),
             announce_ops: HashMap::new(),
             announce_seen: HashMap::new(),
+            announcer: announcer::Requests::default(),
+            dht_online: true,
             next_server: 0,
             conns: HashMap::new(),
             next_conn: 0,
@@ -591,6 +615,7 @@ impl HyperDht {
                     Some(Owner::Conn(c)) => self.on_handshake_reply(now, c, Some(&reply)),
                     Some(Owner::Ping(key, s)) => self.on_ping_reply(now, key, s, Some(&reply)),
                     Some(Owner::Holepunch(c)) => self.on_holepunch_reply(now, c, Some(&reply)),
+                    Some(Owner::Announcer) => self.on_announcer_reply(now, request, Some(&reply)),
                     Some(Owner::Ignore) => {}
                     None => self
                         .events
@@ -601,11 +626,17 @@ impl HyperDht {
                     Some(Owner::Conn(c)) => self.on_handshake_reply(now, c, None),
                     Some(Owner::Ping(key, s)) => self.on_ping_reply(now, key, s, None),
                     Some(Owner::Holepunch(c)) => self.on_holepunch_reply(now, c, None),
+                    Some(Owner::Announcer) => self.on_announcer_reply(now, request, None),
                     Some(Owner::Ignore) => {}
                     None => self
                         .events
                         .push_back(Event::Dht(E::RequestFailed { request, error })),
                 },
+                E::NetworkUpdate { online, degraded } => {
+                    self.on_network_update(now, online);
+                    self.events
+                        .push_back(Event::Dht(E::NetworkUpdate { online, degraded }));
+                }
                 E::NatUpdate { host, port } => {
                     self.on_nat_host(now, host);
                     self.events

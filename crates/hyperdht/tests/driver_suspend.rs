@@ -72,6 +72,11 @@ async fn suspend_withdraws_the_server_and_resume_brings_it_back() {
         within("resumed event", events.recv()).await,
         Ok(NodeEvent::Resumed)
     );
+    // The dht-rpc core ran its wake-up procedure (dht-rpc §16).
+    assert_eq!(
+        within("wakeup event", events.recv()).await,
+        Ok(NodeEvent::Wakeup)
+    );
     assert!(
         !within("resume again", nodes[2].resume())
             .await

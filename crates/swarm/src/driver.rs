@@ -158,7 +158,9 @@ impl Swarm {
         let (cmds, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, events) = mpsc::unbounded_channel();
         let connections = Arc::new(AtomicUsize::new(0));
-        let relays = server.relays().to_vec();
+        // The server's current relays, read at every topic announce (they change when a
+        // relay dies or closer nodes appear, hyperdht §8).
+        let relays = server.watch_relays();
         let forward = Driver::subscribe(&node, msg_tx.clone()).await;
         let mut driver = Driver {
             core,
@@ -316,7 +318,7 @@ struct Driver {
     core: Core,
     node: Arc<HyperDhtNode>,
     key_pair: KeyPair,
-    relays: Vec<SocketAddrV4>,
+    relays: tokio::sync::watch::Receiver<Vec<SocketAddrV4>>,
     server: Option<Server>,
     cmds: mpsc::UnboundedReceiver<Cmd>,
     msgs: mpsc::UnboundedReceiver<Msg>,
@@ -373,7 +375,14 @@ impl Driver {
                 () = sleep => self.core.handle_timeout(Instant::now()),
             }
         }
-        self.server = None;
+        // Closing the server withdraws its record at `hash(publicKey)` from its relays;
+        // waited for below with the topics' UNANNOUNCEs, so the key can be announced
+        // again elsewhere right after `destroy` without a late withdrawal undoing it.
+        if let Some(server) = self.server.take() {
+            self.unannounces.push(tokio::spawn(async move {
+                let _ = server.close().await;
+            }));
+        }
         for (_, t) in self.refreshes.drain() {
             t.abort();
         }
@@ -551,7 +560,7 @@ impl Driver {
             } => {
                 let node = Arc::clone(&self.node);
                 let kp = self.key_pair.clone();
-                let relays = self.relays.clone();
+                let relays = self.relays.borrow().clone();
                 let tx = self.msg_tx.clone();
                 let task = tokio::spawn(async move {
                     let pass = Pass {

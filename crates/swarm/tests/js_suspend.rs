@@ -167,7 +167,7 @@ async fn js_hyperswarm_sees_a_suspended_rust_swarm_leave_and_come_back() {
     .await;
     let mut again = connection_to(&mut swarm, net.js_key).await;
     echo(&mut again, 1024).await;
-    assert!(lookup(&net.nodes[1], topic).await.contains(&rust_key));
+    announced_again(&net.nodes[1], topic, &rust_key).await;
     assert!(net.js.finish().await, "JS peer exited with an error");
 }
 
@@ -199,8 +199,18 @@ async fn a_rust_swarm_sees_a_suspended_js_hyperswarm_leave_and_come_back() {
     // The JS discovery refreshes on resume and finds, then dials, the Rust swarm.
     let mut again = connection_to(&mut swarm, js_key).await;
     echo(&mut again, 1024).await;
-    assert!(lookup(&net.nodes[1], topic).await.contains(&js_key));
+    announced_again(&net.nodes[1], topic, &js_key).await;
     assert!(net.js.finish().await, "JS peer exited with an error");
+}
+
+/// Waits until a lookup of `topic` from `node` finds `key`. A resumed swarm's refresh dials
+/// what it finds and re-announces in parallel, so its record may come back just after the
+/// connection: each try is a whole lookup (a network round trip, not a sleep).
+async fn announced_again(node: &HyperDhtNode, topic: [u8; 32], key: &[u8; 32]) {
+    within("record announced again after the resume", async {
+        while !lookup(node, topic).await.contains(key) {}
+    })
+    .await;
 }
 
 async fn js_raw_read(js: &mut JsPeer, key: &[u8; 32]) -> i64 {

@@ -393,7 +393,12 @@ mod tests {
             );
         }
         assert!(
-            dump(&single).unwrap().values().map(|r| r.len()).sum::<usize>() > 2,
+            dump(&single)
+                .unwrap()
+                .values()
+                .map(|r| r.len())
+                .sum::<usize>()
+                > 2,
             "the runs leave records"
         );
     }

@@ -54,6 +54,8 @@ pub(super) enum Cmd {
     AddNode(SocketAddrV4),
     Table(oneshot::Sender<Vec<Peer>>),
     Stats(oneshot::Sender<Stats>),
+    /// Suspend (true) or resume (false) the core; the sockets stay bound.
+    Power(bool),
     Destroy,
 }
 
@@ -266,6 +268,12 @@ impl Task {
             Cmd::Stats(reply) => {
                 let _ = reply.send(self.core.stats());
             }
+            Cmd::Power(true) => {
+                self.core.suspend(now);
+            }
+            Cmd::Power(false) => {
+                self.core.resume(now);
+            }
             Cmd::Destroy => {}
         }
     }
@@ -361,5 +369,9 @@ fn status_of(core: &Dht) -> Status {
         bootstrapped: core.is_bootstrapped(),
         persistent: core.is_persistent(),
         firewalled: core.is_firewalled(),
+        online: core.online(),
+        degraded: core.degraded(),
+        suspended: core.is_suspended(),
+        tick: core.tick(),
     }
 }

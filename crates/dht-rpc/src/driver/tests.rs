@@ -176,4 +176,5 @@ async fn handles_fail_after_destroy() {
 }
 
 mod bursts;
+mod power;
 mod relayed;

@@ -53,6 +53,7 @@ impl Dht {
         commit: bool,
         seeds: &[SocketAddrV4],
     ) -> Result<QueryId, Error> {
+        self.check_active()?;
         if self.queries.len() >= MAX_QUERIES {
             return Err(Error::Busy);
         }

@@ -176,11 +176,18 @@ impl Dht {
 
     /// §14: one maintenance tick.
     pub(super) fn on_tick(&mut self, now: Instant) {
-        self.tick += 1;
+        let slept = now.saturating_duration_since(self.last_tick_at) > super::SLEEPING_INTERVAL;
+        self.last_tick_at = now;
         self.down_hint_checks = 0;
         self.down_hints_sent = 0;
         if !self.bootstrapped {
+            self.tick += 1;
             return;
+        }
+        if slept {
+            self.wakeup();
+        } else {
+            self.tick += 1;
         }
         if self.config.ephemeral.is_none() && self.ephemeral {
             self.stable_ticks -= 1;
@@ -199,6 +206,7 @@ impl Dht {
         if (self.tick % 64 == 0 && self.table.len() < K) || self.refresh_countdown <= 0 {
             self.refresh(now);
         }
+        self.update_health();
     }
 
     fn ping_some(&mut self, now: Instant) {

@@ -176,6 +176,9 @@ pub enum RequestError {
     /// The request was destroyed before completing (`REQUEST_DESTROYED`).
     #[error("request destroyed")]
     Destroyed,
+    /// The node was suspended while the request was in flight (`IO_SUSPENDED`).
+    #[error("node suspended")]
+    Suspended,
 }
 
 /// Why a query failed.
@@ -188,6 +191,9 @@ pub enum QueryError {
     /// Every commit failed.
     #[error("all commits failed")]
     CommitFailed,
+    /// The node was suspended while the query ran (its requests failed `IO_SUSPENDED`).
+    #[error("node suspended")]
+    Suspended,
 }
 
 /// Per-query counters.
@@ -258,6 +264,21 @@ pub enum Event {
         /// Public port (0 = unknown or inconsistent).
         port: u16,
     },
+    /// `online` or `degraded` changed (spec §15, `network-update`).
+    NetworkUpdate {
+        /// Whether the node is online.
+        online: bool,
+        /// Whether the network looks degraded.
+        degraded: bool,
+    },
+    /// An adaptive node that had become persistent is ephemeral again after a wake-up
+    /// (spec §16, `ephemeral`); its packets carry no id from now on.
+    Ephemeral,
+    /// The wake-up procedure ran (spec §16, `wakeup`): after [`resume`] or a tick more
+    /// than 15 s late.
+    ///
+    /// [`resume`]: crate::Dht::resume
+    Wakeup,
 }
 
 /// Counters of the node's input handling.
@@ -287,4 +308,6 @@ pub struct Stats {
     pub timeouts: u64,
     /// Events dropped because the event queue was full.
     pub events_dropped: u64,
+    /// Datagrams dropped and replies discarded while suspended.
+    pub suspended: u64,
 }

@@ -5,3 +5,4 @@ mod adapter;
 mod convergence;
 mod firewall;
 mod hostile;
+mod power;

@@ -69,8 +69,14 @@ pub(super) enum Cmd {
         config: ServerConfig,
         incoming: mpsc::UnboundedSender<Stream>,
         listening: Listening,
+        /// Where the server's current relays are published.
+        relays: watch::Sender<Vec<SocketAddrV4>>,
     },
     Close(ServerId),
+    /// `server.close()`: close, answer once its UNANNOUNCEs ended.
+    CloseWait(ServerId, oneshot::Sender<()>),
+    /// `server.refresh()`: update the server's announcement now.
+    Refresh(ServerId),
     Connect {
         remote_public_key: [u8; 32],
         key_pair: KeyPair,
@@ -92,6 +98,7 @@ struct PendingOp {
 struct ServerWaiters {
     incoming: mpsc::UnboundedSender<Stream>,
     listening: Option<Listening>,
+    relays: watch::Sender<Vec<SocketAddrV4>>,
 }
 
 /// A pool socket and the task that reads it.
@@ -128,6 +135,8 @@ pub(super) struct Task {
     early: HashMap<ConnId, Early>,
     /// Suspend waiters and event subscribers.
     power: power::PowerState,
+    /// `server.close()` callers waiting for the server's withdrawals.
+    closing: HashMap<ServerId, oneshot::Sender<()>>,
 }
 
 impl Task {
@@ -156,6 +165,7 @@ impl Task {
             more_sockets: HashMap::new(),
             early: HashMap::new(),
             power: power::PowerState::default(),
+            closing: HashMap::new(),
         }
     }
 
@@ -262,6 +272,7 @@ impl Task {
                 config,
                 incoming,
                 listening,
+                relays,
             } => match self.core.listen_with(t, key_pair, config) {
                 Ok(id) => {
                     self.servers.insert(
@@ -269,6 +280,7 @@ impl Task {
                         ServerWaiters {
                             incoming,
                             listening: Some(listening),
+                            relays,
                         },
                     );
                 }
@@ -279,6 +291,17 @@ impl Task {
             Cmd::Close(id) => {
                 self.core.close_server(id);
                 self.servers.remove(&id);
+            }
+            Cmd::CloseWait(id, done) => {
+                self.servers.remove(&id);
+                if self.core.close_server(id) {
+                    self.closing.insert(id, done);
+                } else {
+                    let _ = done.send(());
+                }
+            }
+            Cmd::Refresh(id) => {
+                self.core.refresh_server(t, id);
             }
             Cmd::Connect {
                 remote_public_key,
@@ -322,6 +345,18 @@ impl Task {
 
     /// Sends what the core wants sent and routes its events.
     fn drain(&mut self) {
+        // Operations whose caller went away (a dropped future, e.g. an aborted swarm
+        // refresh) are cancelled, so their writes stop before a later UNANNOUNCE.
+        let abandoned: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, p)| p.done.is_closed())
+            .map(|(op, _)| *op)
+            .collect();
+        for op in abandoned {
+            self.ops.remove(&op);
+            self.core.cancel(op);
+        }
         while let Some(t) = self.core.poll_transmit() {
             let to = SocketAddr::V4(t.destination);
             if let Some(s) = self.socket_for(t.socket) {
@@ -368,8 +403,14 @@ impl Task {
                     let _ = p.done.send(OpOutcome { result, peers });
                 }
             }
-            Event::Listening { server, relays } => {
+            Event::ServerClosed { server } => {
+                if let Some(done) = self.closing.remove(&server) {
+                    let _ = done.send(());
+                }
+            }
+            Event::Listening { server, relays } | Event::RelaysChanged { server, relays } => {
                 if let Some(w) = self.servers.get_mut(&server) {
+                    w.relays.send_replace(relays.clone());
                     if let Some(l) = w.listening.take() {
                         let _ = l.send(Ok((server, relays)));
                     }
@@ -416,7 +457,9 @@ impl Task {
                     let _ = done.send(Err(connect_error(error)));
                 }
             }
-            e @ (Event::Suspended | Event::Resumed | Event::NetworkChange) => self.power_event(&e),
+            e @ (Event::Suspended | Event::Resumed | Event::NetworkChange | Event::Dht(_)) => {
+                self.power_event(&e)
+            }
             _ => {}
         }
     }

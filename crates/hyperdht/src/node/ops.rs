@@ -464,6 +464,30 @@ impl HyperDht {
         self.maybe_finish(id, 0);
     }
 
+    /// Cancels an operation started by the caller: no [`Event::Done`] follows and its
+    /// write requests still in flight are cancelled, so nothing it sent is retransmitted
+    /// after, say, an UNANNOUNCE of the same record. False if it is not running (or is
+    /// not the caller's: a server's own announces are refreshed, not cancelled).
+    pub fn cancel(&mut self, op: OpId) -> bool {
+        if !self.ops.contains_key(&op) || self.announce_ops.contains_key(&op) {
+            return false;
+        }
+        self.cancel_op(op);
+        true
+    }
+
+    /// Drops a running operation without reporting it: its commit requests still in
+    /// flight are cancelled, so no retransmission of an ANNOUNCE can land after a later
+    /// UNANNOUNCE. (Its query, if still running, only reads.)
+    pub(super) fn cancel_op(&mut self, id: OpId) {
+        let Some(op) = self.ops.remove(&id) else {
+            return;
+        };
+        for request in op.pending {
+            self.dht.cancel(request);
+        }
+    }
+
     fn maybe_finish(&mut self, id: OpId, closest: usize) {
         let Some(op) = self.ops.get_mut(&id) else {
             return;

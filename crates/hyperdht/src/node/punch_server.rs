@@ -127,10 +127,8 @@ impl HyperDht {
         let Some(client) = hp.peer_address else {
             return;
         };
-        let via_our_relay = self
-            .servers
-            .get(&id)
-            .is_some_and(|s| s.relays.contains(&req.from));
+        // Any relay of the last three updates counts (spec §8 step 2, `isRelay`).
+        let via_our_relay = self.is_relay(id, req.from);
         let key = (id, hp.id);
         if !self.slots.contains_key(&key) {
             return;

@@ -1,14 +1,15 @@
 //! The server side (spec §8 and §11): `listen` installs a router entry for
-//! `hash(publicKey)` and announces it to the 3 closest storage nodes (refreshed every 5
-//! minutes), and incoming PEER_HANDSHAKEs for it are answered with the second Noise
-//! message, deduplicated by the exact bytes of the first.
+//! `hash(publicKey)` and announces it to the 3 closest storage nodes, and incoming
+//! PEER_HANDSHAKEs for it are answered with the second Noise message, deduplicated by the
+//! exact bytes of the first. Between announces the relays are pinged every 3 s and the
+//! server re-announces when they stop answering, after 100 rounds, or on
+//! [`HyperDht::refresh_server`] ([`super::announcer`]).
 //!
 //! A firewalled server that a client reaches through a relay gets a holepunch slot
 //! ([`super::punch_server`]): the reply offers it with the server's relays and leaves
 //! from the slot's puncher socket.
 //!
-//! Not yet: the relay-ping loop (relays are re-announced on the 5-minute refresh only),
-//! the LAN branch of §11 step 5 (a LAN client reaches the stream, which also listens on
+//! Not yet: the LAN branch of §11 step 5 (a LAN client reaches the stream, which also listens on
 //! the server and client sockets) and local-address validation.
 //!
 //! A server's [`Firewall`] (§11 step 2) sees every new client handshake after its Noise
@@ -27,6 +28,7 @@ use plures_dht_rpc::Socket;
 use plures_dht_rpc::node::IncomingRequest;
 use plures_secret_stream::{IkResponder, KeyPair, Keys};
 
+use super::announcer::PingLoop;
 use super::{Event, HyperDht, OpId, StreamSetup};
 use crate::constants::{error_code, firewall, mode};
 use crate::crypto::{NS_PEER_HANDSHAKE, holepunch_secret, target as key_target};
@@ -34,7 +36,9 @@ use crate::wire::{Handshake, NoisePayload, SecretStreamInfo, UdxInfo};
 
 /// How long a handshake's reply is remembered for retransmissions and other relays.
 pub const HANDSHAKE_CLEAR_WAIT: Duration = Duration::from_secs(10);
-/// How often a server re-announces itself.
+/// The nominal time between two updates of a server ([`super::announcer::PING_ROUNDS`]
+/// rounds of [`super::announcer::RELAY_PING_INTERVAL`]); an update is forced after twice
+/// this as a safety net, should the ping loop ever stall.
 pub const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(300);
 /// Storage nodes a server announces itself to.
 pub const SERVER_RELAYS: usize = 3;
@@ -102,6 +106,8 @@ pub(super) struct Server {
     pub(super) next_refresh: Instant,
     /// Noise message 1 → what was answered.
     answered: HashMap<Vec<u8>, Answered>,
+    /// Relay pings and older relay sets (`announcer.rs`).
+    pub(super) ping: PingLoop,
 }
 
 impl HyperDht {
@@ -136,6 +142,7 @@ impl HyperDht {
                 announcing: None,
                 next_refresh: now,
                 answered: HashMap::new(),
+                ping: PingLoop::default(),
             },
         );
         self.servers_by_target.insert(target, id);
@@ -143,8 +150,11 @@ impl HyperDht {
         Ok(id)
     }
 
-    /// Stops a server: its router entry goes; clients can no longer reach it. (The
-    /// reference also unannounces at its relays; those records expire instead.)
+    /// Stops a server: its router entry goes, so clients can no longer reach it, a
+    /// running announce is cancelled, and each of its relays gets an UNANNOUNCE (after a
+    /// FIND_PEER for a fresh token, spec §8 step 4); [`Event::ServerClosed`] follows once
+    /// those ended (at once if there were none). Until then, announcing the same key
+    /// elsewhere may be undone by them.
     pub fn close_server(&mut self, server: ServerId) -> bool {
         let Some(s) = self.servers.remove(&server) else {
             return false;
@@ -153,22 +163,27 @@ impl HyperDht {
         if let Some(op) = s.announcing {
             self.announce_ops.remove(&op);
             self.announce_seen.remove(&op);
+            self.cancel_op(op);
         }
-        self.close_slots(self.last_now, server);
+        let now = self.last_now;
+        self.withdraw_closed(now, server, &s.key_pair, s.target, &s.relays);
+        self.close_slots(now, server);
         true
     }
 
-    /// The relays a server announced itself to (at most 3).
+    /// The relays a server announced itself to in its last update (at most 3).
     pub fn server_relays(&self, server: ServerId) -> Option<&[SocketAddrV4]> {
         self.servers.get(&server).map(|s| s.relays.as_slice())
     }
 
-    /// Starts the announce of every server whose refresh is due; forgets old handshakes.
+    /// Starts the announce of every server whose refresh is due and the relay-ping rounds
+    /// that are due (not while offline); forgets old handshakes.
     pub(super) fn refresh_servers(&mut self, now: Instant) {
+        let online = self.announcer_online();
         let due: Vec<ServerId> = self
             .servers
             .iter()
-            .filter(|(_, s)| s.announcing.is_none() && s.next_refresh <= now)
+            .filter(|(_, s)| online && s.announcing.is_none() && s.next_refresh <= now)
             .map(|(id, _)| *id)
             .collect();
         for id in due {
@@ -183,21 +198,24 @@ impl HyperDht {
                 }
             }
         }
+        self.relay_pings(now);
         for s in self.servers.values_mut() {
             s.answered.retain(|_, a| a.until > now);
         }
     }
 
-    /// The earliest server timer (refresh or forgetting a handshake).
+    /// The earliest server timer (refresh, ping round or forgetting a handshake).
     pub(super) fn servers_timeout(&self) -> Option<Instant> {
+        let online = self.announcer_online();
         self.servers
             .values()
             .flat_map(|s| {
-                let refresh = s.announcing.is_none().then_some(s.next_refresh);
+                let refresh = (online && s.announcing.is_none()).then_some(s.next_refresh);
                 refresh
                     .into_iter()
                     .chain(s.answered.values().map(|a| a.until))
             })
+            .chain(self.relay_pings_timeout())
             .min()
     }
 
@@ -211,18 +229,30 @@ impl HyperDht {
             return;
         };
         s.announcing = None;
-        s.next_refresh = now + REANNOUNCE_INTERVAL;
-        if nodes.is_empty() {
+        s.next_refresh = now + 2 * REANNOUNCE_INTERVAL;
+        let mut relays = nodes;
+        relays.truncate(SERVER_RELAYS);
+        if !relays.is_empty() {
+            s.relay_seen = seen;
+        }
+        let changed = self.on_update(now, id, relays);
+        let Some(s) = self.servers.get_mut(&id) else {
+            return;
+        };
+        if s.relays.is_empty() {
             return;
         }
-        s.relays = nodes;
-        s.relays.truncate(SERVER_RELAYS);
-        s.relay_seen = seen;
+        let again = s.next_refresh <= now;
         if !s.listening {
             s.listening = true;
             let relays = s.relays.clone();
             self.events
                 .push_back(Event::Listening { server: id, relays });
+        } else if changed {
+            self.relays_changed(id);
+        }
+        if again {
+            self.refresh_servers(now);
         }
     }
 

@@ -6,17 +6,23 @@
 //!   nothing, drops every datagram, runs no timer and refuses new operations and
 //!   connects ([`OpError::Suspended`](super::OpError::Suspended)). [`Event::Suspended`]
 //!   reports the end of the transition.
-//! * [`HyperDht::resume`]: the timers run again (requests that were in flight time out
-//!   at once, as after a sleep), the routing table is refreshed with a FIND_NODE query
-//!   for the own id, every server re-announces itself, and with `defer_random_punch` the
-//!   random-punch clock restarts (§12.6). [`Event::Resumed`].
+//! * [`HyperDht::resume`]: the dht-rpc core resumes (its wake-up procedure and a
+//!   refresh, dht-rpc §16), the timers run again, every server re-announces itself, and
+//!   with `defer_random_punch` the random-punch clock restarts (§12.6).
+//!   [`Event::Resumed`], and the core's `Event::Dht(Wakeup)`.
 //! * [`HyperDht::network_change`]: every server re-announces itself now (spec §8 step 3)
 //!   and [`Event::NetworkChange`] tells the layer above (hyperswarm refreshes its topics
 //!   and probes its connections). Also raised on its own when the dht-rpc core's NAT
 //!   sampler reports a different public host than before (our address changed).
 //!
-//! The dht-rpc core has no suspend of its own: while suspended it is simply not fed
-//! (no datagrams, no time), which freezes its ticks and requests.
+//! * Network health (dht-rpc §15): the core's `NetworkUpdate` and `Wakeup` events go out
+//!   as `Event::Dht(..)`; when `online` goes false → true every server re-announces
+//!   itself, as on a network change (no [`Event::NetworkChange`]: the layer above sees
+//!   the `NetworkUpdate`). While offline the announcer waits ([`HyperDht::online`]).
+//!
+//! Once fully suspended the dht-rpc core is suspended too (dht-rpc §16): its requests
+//! and queries in flight fail with `Suspended` (their owners see failures at once), it
+//! drops all input and runs no timer; it is also no longer fed.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -59,8 +65,12 @@ impl HyperDht {
             if let Some(op) = s.announcing.take() {
                 self.announce_ops.remove(&op);
                 self.announce_seen.remove(&op);
-                self.ops.remove(&op);
+                // Cancels its commits in flight: no ANNOUNCE lands after the UNANNOUNCE.
+                self.cancel_op(op);
             }
+            let Some(s) = self.servers.get(&id) else {
+                continue;
+            };
             if s.relays.is_empty() {
                 continue;
             }
@@ -74,6 +84,7 @@ impl HyperDht {
             until: now + SUSPEND_UNANNOUNCE_WAIT,
         };
         self.suspend_check(now);
+        self.pump(now);
         true
     }
 
@@ -84,9 +95,11 @@ impl HyperDht {
             return false;
         }
         self.power = Power::Active;
-        // Time runs again: what was in flight before the suspend times out now.
-        self.dht.handle_timeout(now);
-        let _ = self.dht.find_node(now, self.dht.id());
+        // The dht-rpc core resumes (wake-up, refresh); if the suspend had not finished
+        // it was never suspended and just runs its timers.
+        if !self.dht.resume(now) {
+            self.dht.handle_timeout(now);
+        }
         for s in self.servers.values_mut() {
             s.next_refresh = now;
         }
@@ -106,11 +119,39 @@ impl HyperDht {
         if self.power != Power::Active {
             return;
         }
+        self.events.push_back(Event::NetworkChange);
+        self.reannounce_servers(now);
+    }
+
+    /// Every server re-announces itself now (unless suspended).
+    fn reannounce_servers(&mut self, now: Instant) {
+        if self.power != Power::Active {
+            return;
+        }
         for s in self.servers.values_mut() {
             s.next_refresh = now;
         }
-        self.events.push_back(Event::NetworkChange);
         self.refresh_servers(now);
+    }
+
+    /// The dht-rpc core's health changed (dht-rpc §15): back online (false → true)
+    /// re-announces every server, as a network change does (hyperdht §8 step 3). The
+    /// event itself goes out as `Event::Dht(NetworkUpdate)`.
+    pub(super) fn on_network_update(&mut self, now: Instant, online: bool) {
+        let was = std::mem::replace(&mut self.dht_online, online);
+        if online && !was {
+            self.reannounce_servers(now);
+        }
+    }
+
+    /// Whether the dht-rpc core considers the node online (dht-rpc §15).
+    pub fn online(&self) -> bool {
+        self.dht.online()
+    }
+
+    /// Whether the dht-rpc core considers the network degraded (dht-rpc §15).
+    pub fn degraded(&self) -> bool {
+        self.dht.degraded()
     }
 
     /// Whether the node is suspended or suspending.
@@ -132,6 +173,9 @@ impl HyperDht {
                     self.ops.remove(&op);
                 }
                 self.power = Power::Suspended;
+                // The dht-rpc core fails what is in flight (`Suspended`) and goes silent;
+                // `suspend` / `handle_timeout` pump those failures to their owners.
+                self.dht.suspend(now);
                 self.events.push_back(Event::Suspended);
             }
         }

@@ -44,6 +44,8 @@ pub(crate) struct SimNode {
     pub(crate) mute_first_puncher: bool,
     /// The pool socket muted by `mute_first_puncher`, once known.
     pub(crate) muted: Option<u32>,
+    /// The host is dead: it receives, sends and runs nothing (a killed process).
+    pub(crate) down: bool,
 }
 
 impl SimNode {
@@ -69,6 +71,7 @@ impl SimNode {
             received: Vec::new(),
             mute_first_puncher: false,
             muted: None,
+            down: false,
         }
     }
 
@@ -100,6 +103,9 @@ impl SimNode {
 
 impl Host for SimNode {
     fn handle_datagram(&mut self, now: Instant, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+        if self.down {
+            return;
+        }
         if let (SocketAddr::V4(from), SocketAddr::V4(local)) = (from, local) {
             if data.len() == 1 {
                 self.probes_in.push((local, from));
@@ -126,12 +132,18 @@ impl Host for SimNode {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        if self.down {
+            return;
+        }
         self.node.handle_timeout(now);
         self.events
             .extend(std::iter::from_fn(|| self.node.poll_event()));
     }
 
     fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit> {
+        if self.down {
+            return None;
+        }
         loop {
             if let Some(t) = self.node.poll_transmit() {
                 if let (true, Socket::Other(n)) = (self.mute_first_puncher, t.socket) {
@@ -174,6 +186,9 @@ impl Host for SimNode {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
+        if self.down {
+            return None;
+        }
         self.node.poll_timeout()
     }
 }

@@ -38,20 +38,36 @@ impl Drop for DriverPower {
     }
 }
 
-/// Forwards the node's network changes as [`Msg::NetworkChange`] until either side goes.
+/// Whether `event` asks for what a network change does (spec §12): a network change,
+/// or the node's `online` going false → true (`online` tracks the last reported value;
+/// the node starts online).
+fn network_changed(online: &mut bool, event: NodeEvent) -> bool {
+    match event {
+        NodeEvent::NetworkChange => true,
+        NodeEvent::NetworkUpdate { online: now, .. } => {
+            let was = std::mem::replace(online, now);
+            now && !was
+        }
+        _ => false,
+    }
+}
+
+/// Forwards the node's network changes, and its coming back online, as
+/// [`Msg::NetworkChange`] until either side goes. (The core ignores it while suspended.)
 pub(super) fn forward(
     mut events: broadcast::Receiver<NodeEvent>,
     tx: mpsc::UnboundedSender<Msg>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut online = true;
         loop {
             match events.recv().await {
-                Ok(NodeEvent::NetworkChange) => {
-                    if tx.send(Msg::NetworkChange).is_err() {
+                Ok(e) => {
+                    if network_changed(&mut online, e) && tx.send(Msg::NetworkChange).is_err() {
                         break;
                     }
                 }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
@@ -218,5 +234,57 @@ impl Driver {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spec §12: only a network change and an `online` false → true transition count;
+    /// degraded changes, wake-ups and going offline do not.
+    #[test]
+    fn back_online_counts_as_a_network_change() {
+        let mut online = true;
+        let up = |degraded| NodeEvent::NetworkUpdate {
+            online: true,
+            degraded,
+        };
+        let down = NodeEvent::NetworkUpdate {
+            online: false,
+            degraded: false,
+        };
+        let seq = [
+            (up(true), false),
+            (up(false), false),
+            (NodeEvent::Wakeup, false),
+            (down, false),
+            (NodeEvent::NetworkChange, true),
+            (up(false), true),
+            (up(true), false),
+            (NodeEvent::Resumed, false),
+        ];
+        for (e, want) in seq {
+            assert_eq!(network_changed(&mut online, e), want, "{e:?}");
+        }
+    }
+
+    /// The forwarder turns the node's events into [`Msg::NetworkChange`]s.
+    #[tokio::test]
+    async fn forwarder_sends_a_network_change_when_back_online() {
+        let (btx, brx) = broadcast::channel(16);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let h = forward(brx, tx);
+        for online in [false, true] {
+            btx.send(NodeEvent::NetworkUpdate {
+                online,
+                degraded: false,
+            })
+            .expect("subscribed");
+        }
+        drop(btx);
+        h.await.expect("forwarder ends when the node goes");
+        assert!(matches!(rx.recv().await, Some(Msg::NetworkChange)));
+        assert!(rx.recv().await.is_none());
     }
 }

@@ -21,6 +21,18 @@ pub enum NodeEvent {
     /// The network changed: servers re-announce; announcements made by the layer above
     /// should be refreshed and connections probed.
     NetworkChange,
+    /// The dht-rpc core's network health changed (dht-rpc §15, `network-update`). When
+    /// `online` goes false → true the servers re-announce; the layer above should do
+    /// what it does on [`NetworkChange`](Self::NetworkChange).
+    NetworkUpdate {
+        /// Whether the node is online.
+        online: bool,
+        /// Whether the network looks degraded.
+        degraded: bool,
+    },
+    /// The dht-rpc core ran its wake-up procedure (dht-rpc §16): after `resume` or after
+    /// the machine slept.
+    Wakeup,
 }
 
 /// The task's share of the suspend cycle.
@@ -100,6 +112,13 @@ impl Task {
             }
             Event::Resumed => NodeEvent::Resumed,
             Event::NetworkChange => NodeEvent::NetworkChange,
+            Event::Dht(plures_dht_rpc::Event::NetworkUpdate { online, degraded }) => {
+                NodeEvent::NetworkUpdate {
+                    online: *online,
+                    degraded: *degraded,
+                }
+            }
+            Event::Dht(plures_dht_rpc::Event::Wakeup) => NodeEvent::Wakeup,
             _ => return,
         };
         // No subscriber is fine.
