@@ -10,45 +10,19 @@
 //!
 //! Skipped (with a printed reason) when `node` or `testnet/node_modules` is missing.
 
-use std::net::Ipv4Addr;
+mod js_net;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use plures_hyperdht::KeyPair;
-use plures_hyperdht::driver::{HyperDhtNode, testnet};
+use plures_hyperdht::driver::HyperDhtNode;
 use plures_swarm::{PeerConnection, Swarm, SwarmConfig, SwarmEvent};
-use plures_test_support::{JsPeer, pattern, testnet_dir, within};
+use plures_test_support::{JsPeer, within};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
-const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
+use js_net::{Net, echo, start, swarm};
 
-struct Net {
-    nodes: Vec<Arc<HyperDhtNode>>,
-    js: JsPeer,
-    js_key: [u8; 32],
-}
-
-async fn start(js_seed: [u8; 32]) -> Option<Net> {
-    let dir = testnet_dir(&["hyperswarm", "hyperdht"])?;
-    let nodes: Vec<Arc<HyperDhtNode>> = within("testnet", testnet(LOCAL, 6))
-        .await
-        .expect("testnet")
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    let bootstrap = nodes[0].server_addr().to_string();
-    let mut js = JsPeer::spawn(
-        &dir,
-        "interop/hyperswarm-peer.mjs",
-        &["--bootstrap", &bootstrap, "--seed", &hex::encode(js_seed)],
-    );
-    js.event("ready").await;
-    let js_key = *KeyPair::from_seed(js_seed).public_key();
-    Some(Net { nodes, js, js_key })
-}
-
-/// Fast Rust retries (S, M, L, X = 200 ms, 400 ms, 800 ms, 5 s).
 fn quick() -> SwarmConfig {
     let ms = Duration::from_millis;
     SwarmConfig {
@@ -56,15 +30,6 @@ fn quick() -> SwarmConfig {
         jitter: Duration::ZERO,
         ..SwarmConfig::default()
     }
-}
-
-async fn swarm(node: &Arc<HyperDhtNode>, seed: [u8; 32]) -> Swarm {
-    within(
-        "swarm",
-        Swarm::new(Arc::clone(node), KeyPair::from_seed(seed), quick()),
-    )
-    .await
-    .expect("swarm")
 }
 
 /// Reads JS events in order until one satisfies `pick`.
@@ -95,19 +60,6 @@ async fn connection_to(s: &mut Swarm, remote: [u8; 32]) -> PeerConnection {
         }
     })
     .await
-}
-
-/// Writes `len` bytes and reads them back (the JS peer echoes).
-async fn echo(conn: &mut PeerConnection, len: usize) {
-    let data = pattern(len);
-    within("write", conn.stream.write_all(&data))
-        .await
-        .expect("write");
-    let mut back = vec![0u8; data.len()];
-    within("echo", conn.stream.read_exact(&mut back))
-        .await
-        .expect("read");
-    assert_eq!(back, data);
 }
 
 async fn lookup(node: &HyperDhtNode, topic: [u8; 32]) -> Vec<[u8; 32]> {
@@ -144,7 +96,7 @@ async fn js_hyperswarm_sees_a_suspended_rust_swarm_leave_and_come_back() {
         return;
     };
     let topic = [0x4a; 32];
-    let mut swarm = swarm(&Arc::clone(&net.nodes[3]), [0x22; 32]).await;
+    let mut swarm = swarm(&Arc::clone(&net.nodes[3]), [0x22; 32], quick()).await;
     let rust_key = *swarm.public_key();
     let _conn = connected(&mut net, &mut swarm, topic).await;
     assert!(lookup(&net.nodes[1], topic).await.contains(&rust_key));
@@ -177,7 +129,7 @@ async fn a_rust_swarm_sees_a_suspended_js_hyperswarm_leave_and_come_back() {
         return;
     };
     let topic = [0x4b; 32];
-    let mut swarm = swarm(&Arc::clone(&net.nodes[3]), [0x24; 32]).await;
+    let mut swarm = swarm(&Arc::clone(&net.nodes[3]), [0x24; 32], quick()).await;
     let js_key = net.js_key;
     let mut conn = connected(&mut net, &mut swarm, topic).await;
     // No automatic redial while the JS peer is away: only its resume reconnects them.
@@ -226,7 +178,7 @@ async fn a_network_change_sends_a_keepalive_that_the_js_peer_receives() {
         return;
     };
     let topic = [0x4c; 32];
-    let mut swarm = swarm(&Arc::clone(&net.nodes[3]), [0x26; 32]).await;
+    let mut swarm = swarm(&Arc::clone(&net.nodes[3]), [0x26; 32], quick()).await;
     let rust_key = *swarm.public_key();
     let mut conn = connected(&mut net, &mut swarm, topic).await;
     // The echo is over; the Rust stream sends nothing by itself (no periodic keepalive

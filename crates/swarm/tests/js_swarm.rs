@@ -10,57 +10,23 @@
 //! * reconnect: when the JS peer destroys the connection a Rust swarm dialled, the Rust
 //!   swarm dials again after its back-off.
 //!
-//! The JS node is reachable (`ephemeral: false, firewalled: false`): paths that need
-//! holepunching are not implemented on the Rust side yet. Skipped (with a printed reason)
+//! The JS node is reachable (`ephemeral: false, firewalled: false`), except in the
+//! holepunch test, where both sides are firewalled. Skipped (with a printed reason)
 //! when `node` or `testnet/node_modules` is missing.
 
-use std::net::Ipv4Addr;
+mod js_net;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use plures_hyperdht::KeyPair;
 use plures_hyperdht::driver::{HyperDhtNode, NodeConfig, testnet};
-use plures_swarm::{JoinOptions, PeerConnection, Swarm, SwarmConfig};
-use plures_test_support::{JsPeer, pattern, testnet_dir, within};
+use plures_swarm::{JoinOptions, SwarmConfig};
+use plures_test_support::{JsPeer, testnet_dir, within};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
-const LOCAL: Ipv4Addr = Ipv4Addr::LOCALHOST;
-
-struct Net {
-    nodes: Vec<Arc<HyperDhtNode>>,
-    js: JsPeer,
-    js_key: [u8; 32],
-}
-
-async fn start(js_seed: [u8; 32]) -> Option<Net> {
-    let dir = testnet_dir(&["hyperswarm", "hyperdht"])?;
-    let nodes: Vec<Arc<HyperDhtNode>> = within("testnet", testnet(LOCAL, 6))
-        .await
-        .expect("testnet")
-        .into_iter()
-        .map(Arc::new)
-        .collect();
-    let bootstrap = nodes[0].server_addr().to_string();
-    let mut js = JsPeer::spawn(
-        &dir,
-        "interop/hyperswarm-peer.mjs",
-        &["--bootstrap", &bootstrap, "--seed", &hex::encode(js_seed)],
-    );
-    let ready = js.event("ready").await;
-    let js_key = *KeyPair::from_seed(js_seed).public_key();
-    assert_eq!(ready["publicKey"], hex::encode(js_key));
-    Some(Net { nodes, js, js_key })
-}
-
-async fn swarm(node: &Arc<HyperDhtNode>, seed: [u8; 32], config: SwarmConfig) -> Swarm {
-    within(
-        "swarm",
-        Swarm::new(Arc::clone(node), KeyPair::from_seed(seed), config),
-    )
-    .await
-    .expect("swarm")
-}
+use js_net::{LOCAL, Net, echo, start, swarm};
 
 /// Seeds of a smaller and a larger key.
 fn ordered_seeds() -> ([u8; 32], [u8; 32]) {
@@ -70,19 +36,6 @@ fn ordered_seeds() -> ([u8; 32], [u8; 32]) {
     } else {
         ([2; 32], [1; 32])
     }
-}
-
-/// Writes `len` bytes and reads them back (the JS peer echoes).
-async fn echo(conn: &mut PeerConnection, len: usize) {
-    let data = pattern(len);
-    within("write", conn.stream.write_all(&data))
-        .await
-        .expect("write");
-    let mut back = vec![0u8; data.len()];
-    within("echo", conn.stream.read_exact(&mut back))
-        .await
-        .expect("read");
-    assert_eq!(back, data);
 }
 
 async fn js_status(js: &mut JsPeer) -> Value {
