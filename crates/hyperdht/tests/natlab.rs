@@ -250,9 +250,34 @@ fn run(cell: &Cell) -> Option<Run> {
     })
 }
 
-/// Runs `cell` and asserts a connection with the exact echo.
+/// Attempts a pair with a randomizing NAT gets. Its punch is a race of random probes
+/// against 256 open ports, so an attempt can run out by chance: the lab README puts the
+/// reference's success per attempt at about 99.9 % (maximum 20 s over 63 punches); our
+/// attempts took 2–14 s, and one in a CI run ran out after 37 s. A second attempt (a fresh
+/// lab and fresh nodes, so no random-punch throttle) keeps chance from failing the suite,
+/// while a broken punch still fails both.
+const RANDOM_PAIR_ATTEMPTS: usize = 2;
+
+/// Runs `cell` and asserts a connection with the exact echo (for a pair with a
+/// randomizing NAT: in one of [`RANDOM_PAIR_ATTEMPTS`] attempts).
 fn assert_connects(cell: &Cell) {
-    let Some(r) = run(cell) else { return };
+    let attempts = if cell.pair.contains("random") {
+        RANDOM_PAIR_ATTEMPTS
+    } else {
+        1
+    };
+    let mut attempt = 1;
+    let r = loop {
+        let Some(r) = run(cell) else { return };
+        if r.result["connected"] == true || attempt == attempts {
+            break r;
+        }
+        eprintln!(
+            "{}: attempt {attempt} of {attempts} did not connect: {}",
+            cell.pair, r.result
+        );
+        attempt += 1;
+    };
     assert_eq!(r.result["connected"], true, "{}: {}", cell.pair, r.result);
     assert_eq!(
         r.result["echo"].as_str(),
