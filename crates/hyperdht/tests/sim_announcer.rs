@@ -18,7 +18,7 @@ use plures_dht_rpc::{Config as DhtConfig, NodeId};
 use plures_hyperdht::KeyPair;
 use plures_hyperdht::constants::command;
 use plures_hyperdht::node::{
-    Config, ConnectError, Event, HyperDht, RELAY_PING_INTERVAL, ServerId, StreamSetup,
+    Config, ConnectError, Event, HyperDht, RELAY_PING_INTERVAL, StreamSetup,
 };
 use plures_hyperdht::storage::StorageConfig;
 use plures_sim::HostId;
@@ -26,31 +26,6 @@ use plures_sim::HostId;
 mod simnet;
 
 use simnet::{NODES, Net, SimNode, UNIX_MS, addr, network};
-
-fn listen(net: &mut Net, server: HostId, kp: &KeyPair) -> (ServerId, Vec<SocketAddrV4>) {
-    let now = net.sim.now();
-    let id = net
-        .node(server)
-        .node
-        .listen(now, kp.clone())
-        .expect("listen");
-    net.sim
-        .run_until_cond(|s| {
-            s.host::<SimNode>(server)
-                .events
-                .iter()
-                .any(|e| matches!(e, Event::Listening { server: x, .. } if *x == id))
-        })
-        .expect("listening");
-    let relays = std::mem::take(&mut net.node(server).events)
-        .into_iter()
-        .find_map(|e| match e {
-            Event::Listening { relays, .. } => Some(relays),
-            _ => None,
-        })
-        .expect("relays");
-    (id, relays)
-}
 
 /// Runs in 1 s steps until the server reports new relays; `None` after `limit`.
 fn wait_relays_changed(
@@ -132,7 +107,7 @@ fn a_dead_relay_is_replaced_within_the_ping_rounds() {
     let server_addr = addr(6);
     let kp = KeyPair::from_seed([0x61; 32]);
     let target = plures_hyperdht::crypto::target(kp.public_key());
-    let (id, relays) = listen(&mut net, server, &kp);
+    let (id, relays) = net.listen(server, &kp);
     assert_eq!(
         relays.iter().copied().collect::<BTreeSet<_>>(),
         expected_relays(&net, &target, &[server_addr])
@@ -193,7 +168,7 @@ fn losing_every_relay_moves_the_server_to_new_ones() {
     let server = net.storage[8];
     let kp = KeyPair::from_seed([0x62; 32]);
     let target = plures_hyperdht::crypto::target(kp.public_key());
-    let (_, relays) = listen(&mut net, server, &kp);
+    let (_, relays) = net.listen(server, &kp);
     net.sim.run_for(Duration::from_secs(2)).expect("run");
     for r in &relays {
         net.node(host_of(&net, *r)).down = true;
@@ -275,7 +250,7 @@ fn a_refresh_that_drops_a_live_relay_unannounces_there() {
     let server = net.storage[4];
     let kp = KeyPair::from_seed([0x63; 32]);
     let target = plures_hyperdht::crypto::target(kp.public_key());
-    let (id, relays) = listen(&mut net, server, &kp);
+    let (id, relays) = net.listen(server, &kp);
     let asker = net.clients[0];
     for r in &relays {
         assert!(
@@ -345,7 +320,7 @@ fn three_generations_of_relays_count() {
     let mut net = network(24, 0.0);
     let server = net.storage[10];
     let kp = KeyPair::from_seed([0x64; 32]);
-    let (id, relays) = listen(&mut net, server, &kp);
+    let (id, relays) = net.listen(server, &kp);
     let mut gone = Vec::new();
     let mut current = relays;
     for _ in 0..3 {
@@ -371,7 +346,7 @@ fn a_suspend_cancels_a_running_announce() {
     let mut net = network(25, 0.0);
     let server = net.storage[12];
     let kp = KeyPair::from_seed([0x65; 32]);
-    let (id, _) = listen(&mut net, server, &kp);
+    let (id, _) = net.listen(server, &kp);
     net.sim.run_for(Duration::from_secs(2)).expect("run");
     // A slow network (300 ms each way), so that the suspend's withdrawal query outlasts
     // the ANNOUNCE's 1 s retransmission timer.
@@ -473,7 +448,7 @@ fn closing_a_server_withdraws_its_record_everywhere_then_reports() {
     let server = net.storage[14];
     let kp = KeyPair::from_seed([0x67; 32]);
     let target = plures_hyperdht::crypto::target(kp.public_key());
-    let (id, relays) = listen(&mut net, server, &kp);
+    let (id, relays) = net.listen(server, &kp);
     let asker = net.clients[1];
     for r in &relays {
         assert!(router_record_at(&mut net, asker, *r, target));

@@ -18,31 +18,6 @@ mod simnet;
 
 use simnet::{Net, SimNode, network};
 
-fn listen(net: &mut Net, server: HostId, kp: &KeyPair) -> Vec<std::net::SocketAddrV4> {
-    let now = net.sim.now();
-    let id = net
-        .node(server)
-        .node
-        .listen(now, kp.clone())
-        .expect("listen");
-    net.sim
-        .run_until_cond(|s| {
-            s.host::<SimNode>(server)
-                .events
-                .iter()
-                .any(|e| matches!(e, Event::Listening { server: x, .. } if *x == id))
-        })
-        .expect("listening");
-    let events = std::mem::take(&mut net.node(server).events);
-    events
-        .into_iter()
-        .find_map(|e| match e {
-            Event::Listening { relays, .. } => Some(relays),
-            _ => None,
-        })
-        .expect("relays")
-}
-
 /// Connects `client` to `server_kp`'s server; returns (client setup, server setups).
 fn connect(
     net: &mut Net,
@@ -114,7 +89,7 @@ fn a_client_connects_to_a_server_through_its_relays() {
     let mut net = network(11, 0.0);
     let (server, client) = (net.storage[5], net.storage[9]);
     let kp = KeyPair::from_seed([0x55; 32]);
-    let relays = listen(&mut net, server, &kp);
+    let (_, relays) = net.listen(server, &kp);
     let relays: BTreeSet<_> = relays.into_iter().collect();
     let target = plures_hyperdht::crypto::target(kp.public_key());
     assert_eq!(relays.len(), 3);
@@ -146,7 +121,7 @@ fn connecting_under_loss_yields_one_connection() {
     let mut net = network(12, 0.05);
     let (server, client) = (net.storage[3], net.storage[17]);
     let kp = KeyPair::from_seed([0x56; 32]);
-    listen(&mut net, server, &kp);
+    net.listen(server, &kp);
     for _ in 0..3 {
         let (c, s) = connect(&mut net, client, server, &kp).expect("connected");
         check_pair(&net, client, server, &c, &s, &kp);

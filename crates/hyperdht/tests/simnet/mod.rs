@@ -274,6 +274,37 @@ impl Net {
         self.sim.host_mut::<SimNode>(h)
     }
 
+    /// Listens with `kp` on `server` and runs until it is listening; returns the server and
+    /// the relays it announced itself to (the `Listening` event is taken off the host).
+    pub(crate) fn listen(
+        &mut self,
+        server: HostId,
+        kp: &plures_hyperdht::KeyPair,
+    ) -> (plures_hyperdht::node::ServerId, Vec<SocketAddrV4>) {
+        let now = self.sim.now();
+        let id = self
+            .node(server)
+            .node
+            .listen(now, kp.clone())
+            .expect("listen");
+        self.sim
+            .run_until_cond(|s| {
+                s.host::<SimNode>(server)
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::Listening { server: x, .. } if *x == id))
+            })
+            .expect("listening");
+        let relays = std::mem::take(&mut self.node(server).events)
+            .into_iter()
+            .find_map(|e| match e {
+                Event::Listening { relays, .. } => Some(relays),
+                _ => None,
+            })
+            .expect("relays");
+        (id, relays)
+    }
+
     /// Starts an operation on `h` and runs until it is done; returns its events.
     pub(crate) fn run(
         &mut self,
